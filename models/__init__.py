@@ -1,0 +1,39 @@
+"""Database models (SQLAlchemy 2) for calls and the hotel domain."""
+
+from models.base import Base, UTCDateTime, utcnow
+from models.calls import CallStatus, ConversationTurn, ToolRun, VoiceAnalytics, VoiceCall
+from models.hotel import (
+    Callback,
+    JobStatus,
+    Lead,
+    Message,
+    PaymentLink,
+    RateOverride,
+    Reservation,
+    ReservationNight,
+    ReservationStatus,
+    Room,
+    RoomType,
+)
+
+__all__ = [
+    "Base",
+    "CallStatus",
+    "Callback",
+    "ConversationTurn",
+    "JobStatus",
+    "Lead",
+    "Message",
+    "PaymentLink",
+    "RateOverride",
+    "Reservation",
+    "ReservationNight",
+    "ReservationStatus",
+    "Room",
+    "RoomType",
+    "ToolRun",
+    "UTCDateTime",
+    "VoiceAnalytics",
+    "VoiceCall",
+    "utcnow",
+]
