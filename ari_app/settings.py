@@ -121,6 +121,21 @@ class SpeechSettings(Section):
     barge_in_ms: int = Field(default=200, ge=20, le=2000)
     workers: int = Field(default=2, ge=1, le=32)
     prompt_cache_dir: str = "var/prompt-cache"
+    vad_energy_gate_dbfs: float = Field(default=-45.0, ge=-90, le=0, description="Frames quieter than this are never speech.")
+    vad_pause_ms: int = Field(default=100, ge=20, le=2000, description="Silence after which a speculative transcript starts.")
+    vad_min_speech_ms: int = Field(default=160, ge=20, le=2000, description="Less speech than this in a segment is a click.")
+    whisper_no_speech_threshold: float = Field(default=0.6, ge=0, le=1)
+    whisper_logprob_threshold: float = Field(default=-1.0, le=0)
+    whisper_cpu_threads: int = Field(default=0, ge=0, le=64, description="CTranslate2 threads per worker; 0 = default.")
+    stt_vocabulary: list[str] = Field(default_factory=list, description="Extra words to bias transcription towards.")
+    tts_gain: float = Field(default=0.5, gt=0, le=1, description="Peak level of synthesised speech (Piper normalises to full scale).")
+    phrases_dir: str | None = Field(default=None, description="Directory of <language>.toml phrase files; empty = bundled.")
+    echo_guard: bool = True
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_stt_model: str = "gpt-4o-mini-transcribe"
+    openai_tts_model: str = "gpt-4o-mini-tts"
+    openai_tts_voice: str = "alloy"
 
 
 class BrainSettings(Section):
@@ -201,6 +216,15 @@ class RecordingSettings(Section):
 class IvrSettings(Section):
     menu_file: str | None = Field(default=None, description="IVR menu file (YAML/TOML); empty = bundled menu.")
     start_in_menu: bool = Field(default=False, description="Callers hear the keypad menu first instead of the agent.")
+    transfer_context: str = Field(default="from-internal", description="Dialplan context for transfers and direct dial.")
+    sounds_dir: str | None = Field(default=None, description="Folder of 8 kHz WAV prompts for sound-file prompts under ARI.")
+    vip_min_stays: int = Field(default=3, ge=1, le=1000, description="Reservations on file that make a caller VIP.")
+    agi_idle_timeout_s: float = Field(default=10.0, gt=0, le=600, description="Silence allowed while Asterisk sends the agi_* block.")
+    agi_reply_timeout_s: float = Field(default=120.0, gt=0, le=86400, description="Longest wait for one AGI reply (Dial/Stasis excepted).")
+    agi_max_line: int = Field(default=8192, ge=256, le=1_048_576)
+    agi_max_env_lines: int = Field(default=200, ge=22, le=10_000)
+    ami_ping_interval_s: float = Field(default=20.0, gt=0, le=3600)
+    ami_poll_interval_s: float = Field(default=60.0, gt=0, le=3600, description="CoreShowChannels resync period.")
 
 
 class SmsSettings(Section):
@@ -217,6 +241,104 @@ class WorkerSettings(Section):
     poll_interval_s: float = Field(default=2.0, gt=0, le=600)
     batch_size: int = Field(default=20, ge=1, le=1000)
     lock_timeout_s: float = Field(default=300.0, gt=0)
+    retry_base_s: float = Field(default=30.0, ge=0, le=86400, description="First retry delay; doubles per attempt.")
+    retry_max_s: float = Field(default=3600.0, ge=0, le=7 * 86400)
+    callback_max_attempts: int = Field(default=3, ge=1, le=50)
+
+
+# Twilio's North American signalling gateways (Virginia us1, Oregon us2), from
+# https://www.twilio.com/docs/sip-trunking/ip-addresses; add the ranges of the other edges you use.
+TWILIO_SIGNALLING_DEFAULT = ["54.172.60.0/23", "34.203.250.0/23", "54.244.51.0/24"]
+
+
+def _valid_cidrs(values: list[str]) -> list[str]:
+    import ipaddress
+
+    for value in values:
+        ipaddress.ip_network(value, strict=False)
+    return values
+
+
+class TrunkSettings(Section):
+    """The SIP trunk that brings outside calls to Asterisk; rendered into pjsip.conf by `conf render`."""
+
+    type: Literal["none", "generic", "twilio"] = "none"
+    dids: list[str] = Field(default_factory=list, description="Numbers (as the trunk sends them) the operator answers.")
+    host: str = Field(default="", description="generic: the provider's registrar/proxy host name or address.")
+    port: int = Field(default=5060, ge=1, le=65535)
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    registration: bool = Field(default=True, description="generic: register to the provider (else it is IP-matched only).")
+    from_domain: str = ""
+    twilio_termination_uri: str = Field(default="", description="twilio: e.g. myhotel.pstn.twilio.com")
+    twilio_signalling_cidrs: list[str] = Field(default_factory=lambda: list(TWILIO_SIGNALLING_DEFAULT))
+    srtp: bool = Field(default=False, description="Encrypt trunk media (SDES-SRTP); needs transport tls.")
+    caller_id: str = Field(default="", description="Number presented on outgoing calls (callbacks), E.164.")
+
+    @field_validator("dids")
+    @classmethod
+    def _dids(cls, values: list[str]) -> list[str]:
+        import re
+
+        for value in values:
+            if not re.fullmatch(r"\+?[0-9]{2,20}", value):
+                raise ValueError(f"DID {value!r} must be digits, optionally with a leading +")
+        return values
+
+    @field_validator("twilio_signalling_cidrs")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        return _valid_cidrs(values)
+
+
+class PhoneSettings(Section):
+    """Desk phones registered to Asterisk: room phones, staff extensions and the front-desk ring group."""
+
+    room_first: int = Field(default=201, ge=1, le=99999)
+    room_count: int = Field(default=0, ge=0, le=2000, description="Room phones room_first .. room_first+count-1.")
+    front_desk_phones: int = Field(default=1, ge=0, le=20, description="Handsets rung together for the front desk.")
+    front_desk_dial: str = Field(default="", description="Dial string for the front desk instead (e.g. Local/100@from-internal).")
+    password: SecretStr = Field(default=SecretStr(""), description="Seed from which each phone's own SIP password is derived.")
+    ring_timeout_s: int = Field(default=25, ge=5, le=300)
+    webrtc: bool = Field(default=False, description="Render a browser (WebRTC) endpoint that calls the operator.")
+    webrtc_password: SecretStr = SecretStr("")
+    webrtc_port: int = Field(default=8089, ge=1, le=65535)
+
+
+class DeploySettings(Section):
+    """Where the generated Asterisk configuration puts Asterisk on the network."""
+
+    sip_bind: str = "0.0.0.0"
+    sip_port: int = Field(default=5060, ge=1, le=65535)
+    tls_port: int = Field(default=5061, ge=1, le=65535)
+    tls_cert_file: str = Field(default="", description="PEM certificate; enables the TLS transport (and WebRTC).")
+    tls_key_file: str = ""
+    external_address: str = Field(default="", description="Public address when Asterisk sits behind NAT.")
+    local_nets: list[str] = Field(default_factory=lambda: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"])
+    rtp_start: int = Field(default=10000, ge=1024, le=65535)
+    rtp_end: int = Field(default=20000, ge=1024, le=65535)
+    http_bind: str = Field(default="127.0.0.1", description="Address Asterisk's HTTP (ARI) and AMI listen on.")
+    service_host: str = Field(default="", description="Address Asterisk reaches the service's FastAGI on; empty = asterisk.agi_host.")
+    service_network: str = Field(default="127.0.0.1/32", description="Network the service connects from (AMI permit).")
+    after_hours: str = Field(default="", pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+    @field_validator("local_nets")
+    @classmethod
+    def _nets(cls, values: list[str]) -> list[str]:
+        return _valid_cidrs(values)
+
+    @field_validator("service_network")
+    @classmethod
+    def _service_net(cls, value: str) -> str:
+        _valid_cidrs([value])
+        return value
+
+    @model_validator(mode="after")
+    def _rtp_range(self) -> DeploySettings:
+        if self.rtp_end <= self.rtp_start:
+            raise ValueError(f"rtp_end ({self.rtp_end}) must be > rtp_start ({self.rtp_start})")
+        return self
 
 
 class Settings(BaseSettings):
@@ -235,6 +357,9 @@ class Settings(BaseSettings):
     ivr: IvrSettings = Field(default_factory=IvrSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    trunk: TrunkSettings = Field(default_factory=TrunkSettings)
+    phones: PhoneSettings = Field(default_factory=PhoneSettings)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -178,6 +178,12 @@ class EndpointStats:
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, ep: RtpEndpoint) -> None:
         self._ep = ep
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # the socket is really closed only now; the port may be handed out again after this
+        if not self.lost.done():
+            self.lost.set_result(None)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self._ep._on_datagram(data, addr)
@@ -240,6 +246,7 @@ class RtpEndpoint:
         self._ts_base = rng.getrandbits(32)
         self._first_tick: int | None = None
         self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: _Protocol | None = None
         self._port: int | None = None
         self._remote: Address | None = None
         self._remote_locked = False
@@ -291,8 +298,9 @@ class RtpEndpoint:
             break
         if sock is None:
             raise PortsExhausted(host, self._allocator.port_min, self._allocator.port_max)
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        transport, protocol = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
         self._transport = transport
+        self._protocol = protocol
         if self._clock is None:
             self._clock = MediaClock.shared()
         self._started = True
@@ -308,6 +316,8 @@ class RtpEndpoint:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+            if self._protocol is not None:
+                await self._protocol.lost
         if self._port is not None:
             self._allocator.release(self._port)
         for utt in self._queue:

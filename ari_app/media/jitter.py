@@ -9,8 +9,9 @@ Policy, chosen for a voice bot listening to Asterisk on the same host or LAN:
   tolerance to reordering and arrival jitter.
 * A missing frame with later frames already buffered is *lost*: the last good frame is repeated once
   (smooths a single loss), then silence is played.
-* An empty buffer is an *underrun*: one concealment frame is played and playout re-buffers without
-  skipping ahead, so a stall of the sender loses no audio (it only adds delay).
+* An empty buffer is an *underrun*: nothing is released (``None``) and playout re-buffers without
+  skipping ahead, so a stall of the sender loses no audio (it only adds delay). Readers therefore get
+  exactly one frame per sequence number: received audio, or concealment where a packet was lost.
 * A packet behind the playout point is *late* (or a *duplicate* if that sequence number was already
   received); both are dropped.
 * The buffer never holds more than ``max_frames``: a packet that far ahead (a stalled reader, or a new
@@ -161,7 +162,7 @@ class JitterBuffer:
         return self.silence
 
     def pop(self) -> bytes | None:
-        """One frame for this tick: audio, concealment, or ``None`` while (re)buffering."""
+        """One frame for this tick: audio, concealment of a lost packet, or ``None`` while (re)buffering."""
         if self._next is None:
             return None
         if not self._primed:
@@ -181,7 +182,7 @@ class JitterBuffer:
             return self._conceal()
         self.stats.underruns += 1
         self._primed = False
-        return self._conceal()
+        return None
 
     def _advance(self, received: bool) -> None:
         assert self._next is not None

@@ -18,7 +18,8 @@ from ari_app.media.endpoint import PortAllocator
 from ari_app.media.rtp import RtpPacket, parse_rtp
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk"
-_ports = itertools.count(random.Random().randrange(20000, 50000, 64), 64)
+# below the kernel's ephemeral range (32768+), so peers bound to port 0 never take our ports
+_ports = itertools.count(random.Random().randrange(12000, 26000, 64), 64)
 
 
 @pytest.fixture
@@ -65,10 +66,10 @@ class Peer:
                 return out
             out.append(parse_rtp(data))
 
-    async def receive(self, count: int, timeout: float = 5.0) -> list[RtpPacket]:
+    async def receive(self, count: int, within: float = 5.0) -> list[RtpPacket]:
         """Wait until ``count`` packets came (they are sent synchronously at each tick, so this is quick)."""
         got: list[RtpPacket] = []
-        end = time.monotonic() + timeout
+        end = time.monotonic() + within
         while len(got) < count:
             got += self.drain()
             if time.monotonic() > end:
@@ -94,9 +95,9 @@ def peer_factory() -> Iterator[Callable[[], Peer]]:
         p.close()
 
 
-async def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+async def wait_until(cond: Callable[[], bool], within: float = 5.0) -> None:
     """Poll a condition fed by the event loop (datagram delivery); fails loudly instead of hanging."""
-    end = time.monotonic() + timeout
+    end = time.monotonic() + within
     while not cond():
         if time.monotonic() > end:
             raise AssertionError("condition not met in time")

@@ -1,0 +1,817 @@
+"""Understanding what a caller said, without a network: intents and slot values from ASR text.
+
+Speech recognisers give lower-case words, no punctuation, and numbers sometimes as digits and
+sometimes as words ("december third", "december 3rd", "twenty fifth"), so everything here works
+on a token list where number words have already become numbers. Dates are resolved against an
+injected "today" in the hotel's time zone; nothing reads the system clock. Pure functions, no I/O:
+each turn is a few hundred microseconds.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+# ------------------------------------------------------------------------------------ tokens
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
+_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9,
+    "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14, "fifteenth": 15,
+    "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19, "twentieth": 20, "thirtieth": 30,
+}  # fmt: skip
+MONTHS = {
+    "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4, "apr": 4, "may": 5,
+    "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8, "september": 9, "sept": 9, "sep": 9,
+    "october": 10, "oct": 10, "november": 11, "nov": 11, "december": 12, "dec": 12,
+}  # fmt: skip
+WEEKDAYS = {
+    "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6,
+    "mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5, "sun": 6,
+}  # fmt: skip
+_NATO = {
+    "alpha": "a", "alfa": "a", "bravo": "b", "charlie": "c", "delta": "d", "echo": "e", "foxtrot": "f", "golf": "g",
+    "hotel": "h", "india": "i", "juliet": "j", "juliett": "j", "kilo": "k", "lima": "l", "mike": "m",
+    "november": "n", "oscar": "o", "papa": "p", "quebec": "q", "romeo": "r", "sierra": "s", "tango": "t",
+    "uniform": "u", "victor": "v", "whiskey": "w", "whisky": "w", "xray": "x", "yankee": "y", "zulu": "z",
+}  # fmt: skip
+
+_TOKEN = re.compile(r"\d+(?:st|nd|rd|th)?|[a-z]+(?:'[a-z]+)?|@")
+_NUMERIC_DATE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b|\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b")
+
+
+@dataclass(frozen=True)
+class Tok:
+    word: str
+    num: int | None = None
+    ordinal: bool = False
+    digits: str = ""  # the digits as spoken, for phone numbers and codes ("oh five" -> "05")
+
+
+def tokenize(text: str) -> list[Tok]:
+    raw = _TOKEN.findall(text.lower().replace("\u2019", "'").replace("-", " "))
+    out: list[Tok] = []
+    for w in raw:
+        if w[0].isdigit():
+            digits = re.match(r"\d+", w)
+            assert digits is not None
+            out.append(Tok(w, int(digits.group()), ordinal=not w.isdigit(), digits=digits.group()))
+        elif w in _UNITS:
+            out.append(Tok(w, _UNITS[w], digits=str(_UNITS[w])))
+        elif w in _TENS:
+            out.append(Tok(w, _TENS[w], digits=str(_TENS[w])))
+        elif w in _ORDINALS:
+            out.append(Tok(w, _ORDINALS[w], ordinal=True, digits=str(_ORDINALS[w])))
+        elif w in ("oh",):
+            out.append(Tok(w, None, digits="0"))
+        else:
+            out.append(Tok(w))
+    # "twenty" + "five" -> 25, "thirty" + "first" -> 31st
+    merged: list[Tok] = []
+    for tok in out:
+        prev = merged[-1] if merged else None
+        if (
+            prev is not None
+            and prev.word in _TENS
+            and tok.num is not None
+            and 1 <= tok.num <= 9
+            and not tok.word[0].isdigit()
+        ):
+            merged[-1] = Tok(
+                prev.word + " " + tok.word,
+                prev.num + tok.num if prev.num else tok.num,
+                tok.ordinal,
+                prev.digits[0] + tok.digits,
+            )
+        else:
+            merged.append(tok)
+    return merged
+
+
+def _n(tok: Tok) -> int:
+    """The token's number, or -1 so range checks read simply."""
+    return -1 if tok.num is None else tok.num
+
+
+def words_of(toks: list[Tok]) -> str:
+    return " " + " ".join(t.word for t in toks) + " "
+
+
+def has_any(padded: str, phrases: tuple[str, ...] | frozenset[str]) -> bool:
+    return any(f" {p} " in padded for p in phrases)
+
+
+# ------------------------------------------------------------------------------------ dates
+
+
+@dataclass
+class DateMention:
+    start: int  # token index, for role detection
+    role: str | None  # "in" | "out" | None
+    year: int | None = None
+    month: int | None = None
+    day: int | None = None
+    weekday: int | None = None
+    modifier: str = ""  # next | this
+    relative: int | None = None
+    exact: date | None = None
+
+
+@dataclass
+class DateSlots:
+    check_in: date | None = None
+    check_out: date | None = None
+    single: date | None = None  # one date with no role word: meaning depends on the question asked
+    single_is_bare_day: bool = False
+    nights: int | None = None
+    error: str | None = None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.check_in or self.check_out or self.single or self.nights)
+
+
+_OUT_WORDS = frozenset(
+    {"out", "leave", "leaving", "depart", "departing", "until", "till", "til", "through", "thru", "checkout"}
+)
+_IN_WORDS = frozenset({"in", "arrive", "arriving", "arrival", "from", "starting", "checkin", "coming"})
+_NOT_DAY_NEXT = frozenset(
+    {"night", "nights", "adult", "adults", "people", "person", "persons", "guests", "guest", "kids", "kid", "children",
+     "child", "pm", "am", "o'clock", "oclock", "hours", "hour", "minutes", "weeks", "week", "days", "day", "of", "dogs",
+     "cats", "rooms", "room", "us"}
+)  # fmt: skip
+
+
+def _role_before(toks: list[Tok], i: int) -> str | None:
+    for j in range(i - 1, max(-1, i - 4), -1):
+        w = toks[j].word
+        if w in _OUT_WORDS:
+            return "out"
+        if w == "to" and j >= i - 2:
+            return "out"
+        if w in _IN_WORDS:
+            return "in"
+        if toks[j].num is not None or w in MONTHS or w in WEEKDAYS:
+            break
+    return None
+
+
+def _find_mentions(text: str, toks: list[Tok]) -> list[DateMention]:
+    found: list[DateMention] = []
+    n = len(toks)
+    i = 0
+    while i < n:
+        t = toks[i]
+        w = t.word
+        nxt = toks[i + 1] if i + 1 < n else None
+        if w in MONTHS:
+            j = i + 1
+            if j < n and toks[j].word == "the":
+                j += 1
+            if (
+                j < n
+                and 1 <= _n(toks[j]) <= 31
+                and not (j + 1 < n and toks[j + 1].word in _NOT_DAY_NEXT - {"of"})
+            ):
+                m = DateMention(i, _role_before(toks, i), month=MONTHS[w], day=toks[j].num)
+                j += 1
+                if j < n and toks[j].word == "of":
+                    j += 1
+                if j < n and 1900 <= _n(toks[j]) <= 2200:
+                    m.year = toks[j].num
+                    j += 1
+                elif j + 1 < n and _n(toks[j]) in (19, 20) and _n(toks[j + 1]) >= 0:
+                    m.year = _n(toks[j]) * 100 + _n(toks[j + 1])  # "nineteen ninety nine"
+                    j += 2
+                found.append(m)
+                i = j
+                continue
+        if t.num is not None and 1 <= t.num <= 31:
+            j = i + 1
+            if j < n and toks[j].word == "of":
+                j += 1
+            if j < n and toks[j].word in MONTHS and (t.ordinal or j == i + 1 or toks[i + 1].word == "of"):
+                start = i - 1 if i > 0 and toks[i - 1].word == "the" else i
+                m = DateMention(start, _role_before(toks, start), month=MONTHS[toks[j].word], day=t.num)
+                j += 1
+                if j < n and 1900 <= _n(toks[j]) <= 2200:
+                    m.year = toks[j].num
+                    j += 1
+                found.append(m)
+                i = j
+                continue
+            prev = toks[i - 1].word if i > 0 else ""
+            bare_ok = (t.ordinal and (nxt is None or nxt.word not in _NOT_DAY_NEXT)) or (
+                prev in ("to", "until", "till", "through", "thru", "the")
+                and (nxt is None or nxt.word not in _NOT_DAY_NEXT)
+            )
+            if bare_ok and not (prev == "the" and nxt is not None and nxt.word in ("one", "option")):
+                start = i - 1 if prev == "the" else i
+                found.append(DateMention(start, _role_before(toks, start), day=t.num))
+                i += 1
+                continue
+        if w in WEEKDAYS and not (
+            nxt is not None and nxt.word in ("night", "nights") and i > 0 and toks[i - 1].num
+        ):
+            mod = toks[i - 1].word if i > 0 and toks[i - 1].word in ("next", "this", "coming") else ""
+            start = i - 1 if mod else i
+            found.append(DateMention(start, _role_before(toks, start), weekday=WEEKDAYS[w], modifier=mod))
+            i += 1
+            continue
+        if w in ("today", "tonight"):
+            found.append(DateMention(i, _role_before(toks, i), relative=0))
+        elif w == "tomorrow":
+            rel = 2 if i >= 2 and toks[i - 1].word == "after" and toks[i - 2].word == "day" else 1
+            found.append(DateMention(i, _role_before(toks, i), relative=rel))
+        i += 1
+    # numeric dates ("12/3", "2026-12-03") come from the raw text and replace word-based guesses
+    if _NUMERIC_DATE.search(text):
+        found = []
+    for mt in _NUMERIC_DATE.finditer(text):
+        if mt.group(1):
+            found.append(
+                DateMention(0, None, year=int(mt.group(1)), month=int(mt.group(2)), day=int(mt.group(3)))
+            )
+        else:
+            year = int(mt.group(6)) if mt.group(6) else None
+            if year is not None and year < 100:
+                year += 2000
+            found.append(DateMention(0, None, year=year, month=int(mt.group(4)), day=int(mt.group(5))))
+    return found
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    if not 1 <= month <= 12 or not 1 <= day <= calendar.monthrange(year, month)[1]:
+        return None
+    return date(year, month, day)
+
+
+def _next_month(d: date) -> tuple[int, int]:
+    return (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+
+
+def _resolve(m: DateMention, today: date, anchor: date | None) -> tuple[date | None, str | None]:
+    """One mention to a date; ``anchor`` is the check-in when this mention is a check-out."""
+    if m.exact:
+        return m.exact, None
+    if m.relative is not None:
+        return today + timedelta(days=m.relative), None
+    if m.weekday is not None:
+        base = anchor or today
+        delta = (m.weekday - base.weekday()) % 7
+        if delta == 0 and not (m.modifier == "this" and anchor is None):
+            delta = 7
+        wd = base + timedelta(days=delta)
+        if m.modifier == "next" and anchor is None and wd.isocalendar()[1] == today.isocalendar()[1]:
+            wd += timedelta(days=7)
+        return wd, None
+    assert m.day is not None
+    d: date | None
+    if m.month is None:
+        base = anchor or today
+        d = _safe_date(base.year, base.month, m.day)
+        if d is None or (anchor is not None and d <= anchor) or (anchor is None and d < today):
+            y, mo = _next_month(base)
+            d = _safe_date(y, mo, m.day)
+        if d is None:
+            return None, f"there's no {ordinal_word(m.day)} that month"
+        return d, None
+    if m.year is not None:
+        d = _safe_date(m.year, m.month, m.day)
+        return (d, None) if d else (None, f"there's no {calendar.month_name[m.month]} {ordinal_word(m.day)}")
+    d = _safe_date(today.year, m.month, m.day)
+    if d is None:
+        d = _safe_date(today.year + 1, m.month, m.day)  # 29 February
+        if d is None:
+            return None, f"there's no {calendar.month_name[m.month]} {ordinal_word(m.day)}"
+    if d < today:
+        d = _safe_date(d.year + 1, d.month, d.day) or d
+    if anchor is not None and d.month < anchor.month and d.year == anchor.year:
+        d = _safe_date(d.year + 1, d.month, d.day) or d
+    return d, None
+
+
+def _nights(toks: list[Tok]) -> int | None:
+    for i, t in enumerate(toks):
+        nxt = toks[i + 1].word if i + 1 < len(toks) else ""
+        qty = t.num if t.num is not None else (1 if t.word in ("a", "an", "one") else None)
+        if qty is None:
+            continue
+        if nxt in ("night", "nights") or (nxt in ("day", "days") and t.num is not None):
+            return qty
+        if nxt in ("week", "weeks"):
+            return qty * 7
+    if any(t.word == "fortnight" for t in toks):
+        return 14
+    return None
+
+
+def parse_dates(text: str, toks: list[Tok], today: date, anchor_in: date | None = None) -> DateSlots:
+    mentions = _find_mentions(text, toks)
+    slots = DateSlots(nights=_nights(toks))
+    if not mentions:
+        padded = words_of(toks)
+        if " weekend " in padded:
+            friday = today + timedelta(days=(4 - today.weekday()) % 7)
+            if " next weekend " in padded and friday.isocalendar()[1] == today.isocalendar()[1]:
+                friday += timedelta(days=7)
+            slots.check_in, slots.check_out = friday, friday + timedelta(days=2)
+        return slots
+    if len(mentions) >= 2:
+        first, second = mentions[0], mentions[1]
+        if first.role == "out" and second.role != "out":
+            first, second = second, first
+        if second.month is None and first.month is not None and second.day is not None:
+            second.year = second.year  # a bare day after a month date shares its month (resolved via anchor)
+        d_in, err = _resolve(first, today, None)
+        if err or d_in is None:
+            slots.error = err
+            return slots
+        if second.month is not None and second.year is None and first.year is not None:
+            second.year = first.year if second.month >= (first.month or 1) else first.year + 1
+        d_out, err = _resolve(second, today, d_in)
+        if (
+            second.month is not None
+            and d_out is not None
+            and d_out.year > d_in.year
+            and d_out.month == d_in.month
+        ):
+            d_out = (
+                _safe_date(d_in.year, d_out.month, d_out.day) or d_out
+            )  # "december 5 to december 3": an ordering mistake
+        slots.check_in, slots.check_out, slots.error = d_in, d_out, err
+        return slots
+    m = mentions[0]
+    if m.role == "out":
+        d, slots.error = _resolve(m, today, anchor_in)
+        slots.check_out = d
+    elif m.role == "in":
+        d, slots.error = _resolve(m, today, None)
+        slots.check_in = d
+    else:
+        d, slots.error = _resolve(m, today, None)
+        slots.single = d
+        slots.single_is_bare_day = m.month is None and m.weekday is None and m.relative is None
+    return slots
+
+
+def ordinal_word(n: int) -> str:
+    suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+# ------------------------------------------------------------------------------------ guests
+
+_ADULT_WORDS = frozenset({"adult", "adults", "grownup", "grownups", "grown", "adultos"})
+_CHILD_WORDS = frozenset(
+    {"child", "children", "kid", "kids", "boy", "boys", "girl", "girls", "baby", "babies", "infant", "infants",
+     "toddler", "toddlers", "teenager", "teenagers", "teens", "son", "sons", "daughter", "daughters", "kiddos"}
+)  # fmt: skip
+_PEOPLE_WORDS = frozenset(
+    {"people", "persons", "person", "guests", "guest", "pax", "travellers", "travelers"}
+)
+_PARTNER = ("my wife", "my husband", "my partner", "my girlfriend", "my boyfriend", "my friend", "my fiance",
+            "my fiancee", "my spouse", "my colleague", "my mom", "my mother", "my dad", "my father")  # fmt: skip
+_SOLO = (
+    "just me",
+    "only me",
+    "myself",
+    "by myself",
+    "alone",
+    "solo",
+    "just one",
+    "one person",
+    "single traveler",
+)
+
+
+@dataclass
+class Guests:
+    adults: int | None = None
+    children: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.adults is not None or self.children is not None
+
+
+def parse_guests(toks: list[Tok], expecting: bool = False) -> Guests:
+    g = Guests()
+    people: int | None = None
+    padded = words_of(toks)
+    for i, t in enumerate(toks):
+        nxt = toks[i + 1].word if i + 1 < len(toks) else ""
+        nxt2 = toks[i + 2].word if i + 2 < len(toks) else ""
+        qty = (
+            t.num
+            if t.num is not None and not t.ordinal
+            else (1 if t.word in ("a", "an", "one", "our", "my") else None)
+        )
+        if t.word == "no" and (nxt in _CHILD_WORDS):
+            g.children = 0
+            continue
+        if qty is None:
+            continue
+        if nxt in _ADULT_WORDS:
+            g.adults = qty
+        elif nxt in _CHILD_WORDS or (nxt in ("little", "small", "young") and nxt2 in _CHILD_WORDS):
+            if t.word in ("our", "my") and nxt in ("children", "kids"):
+                continue  # "our kids": a count we don't know
+            g.children = (g.children or 0) + qty if t.word in ("my", "our") else qty
+        elif nxt in _PEOPLE_WORDS and t.num is not None:
+            people = qty
+        elif nxt == "of" and nxt2 == "us" and t.num is not None:
+            people = qty
+    if " family of " in padded:
+        idx = [t.word for t in toks].index("family")
+        if idx + 2 < len(toks) and toks[idx + 2].num:
+            people = toks[idx + 2].num
+    if people is not None and g.adults is None:
+        g.adults = max(1, people - (g.children or 0))
+    if g.adults is None:
+        if has_any(padded, _SOLO):
+            g.adults = 1
+        elif has_any(padded, _PARTNER) or has_any(
+            padded, ("couple", "two of us", "the both of us", "both of us")
+        ):
+            g.adults = 2
+    if g.adults is None and expecting:
+        nums = [t for t in toks if t.num is not None and not t.ordinal and 0 < t.num < 1000]
+        if nums:
+            g.adults = nums[0].num
+            if len(nums) > 1 and g.children is None and " and " in padded:
+                g.children = nums[1].num
+    return g
+
+
+def parse_pets(toks: list[Tok]) -> bool | None:
+    pet_words = {"dog", "dogs", "cat", "cats", "pet", "pets", "puppy", "puppies", "kitten", "kittens"}
+    for i, t in enumerate(toks):
+        if t.word in pet_words:
+            before = {toks[j].word for j in range(max(0, i - 3), i)}
+            return not (before & {"no", "without", "not", "dont", "don't"})
+    return None
+
+
+# ------------------------------------------------------------------------------------ yes / no
+
+_YES = frozenset({"yes", "yeah", "yep", "yup", "sure", "correct", "right", "ok", "okay", "alright", "absolutely",
+                  "definitely", "perfect", "great", "fine", "affirmative", "yea", "ya", "certainly", "exactly"})  # fmt: skip
+_YES_PHRASES = (
+    "go ahead",
+    "sounds good",
+    "that works",
+    "works for me",
+    "do it",
+    "book it",
+    "please do",
+    "of course",
+)
+_NO = frozenset({"no", "nope", "nah", "wrong", "incorrect", "negative"})
+_NO_PHRASES = (
+    "not right",
+    "not correct",
+    "that's not",
+    "that is not",
+    "don't",
+    "do not",
+    "not really",
+    "no thanks",
+)
+
+
+def yes_no(toks: list[Tok]) -> bool | None:
+    head = toks[:4]
+    padded = words_of(toks[:6])
+    if any(t.word in _NO for t in head[:2]) or has_any(padded, _NO_PHRASES):
+        return False
+    if any(t.word in _YES for t in head) or has_any(padded, _YES_PHRASES):
+        return True
+    return None
+
+
+# ------------------------------------------------------------------------------------ names, phones, codes
+
+_NAME_PREFIXES = (
+    "my name is", "the name is", "name is", "it's under", "it is under", "under the name", "under", "this is",
+    "it's", "it is", "i am", "i'm", "call me", "the name's", "names", "name",
+)  # fmt: skip
+_NOT_NAME = frozenset(
+    {"room", "rooms", "book", "booking", "want", "like", "need", "looking", "the", "a", "an", "for", "night", "nights",
+     "yes", "no", "what", "how", "when", "where", "why", "can", "could", "would", "do", "does", "is", "are", "you",
+     "your", "please", "thanks", "thank", "sorry", "hotel", "reservation", "cancel", "price", "available", "check",
+     "select", "drop", "table", "from", "insert", "delete", "update", "union", "and", "or", "to", "with",
+     "hello", "hi", "hey", "um", "uh", "ok", "okay", "sure", "not", "dont", "don't", "know", "person", "operator",
+     "menu", "human", "agent", "again", "repeat", "said", "say", "it", "that", "this", "of", "in", "on", "at", "me"}
+)  # fmt: skip
+_FILLER = frozenset(
+    {"um", "uh", "er", "hmm", "well", "so", "yes", "yeah", "sure", "ok", "okay", "please", "oh"}
+)
+_NAME_CHARS = re.compile(r"^[a-z][a-z'\-]*$")
+
+
+def parse_name(text: str, expecting: bool) -> str | None:
+    """A person's name: after "my name is …" anywhere, or the whole short answer when one was asked for."""
+    low = " " + re.sub(r"[^a-z' \-]", " ", text.lower()) + " "
+    low = re.sub(r"\s+", " ", low)
+    rest: str | None = None
+    for p in _NAME_PREFIXES[:3]:
+        if f" {p} " in low:
+            rest = low.split(f" {p} ", 1)[1]
+            break
+    if rest is None and not expecting:
+        return None
+    if rest is None:
+        rest = low
+        for p in _NAME_PREFIXES:
+            if rest.strip().startswith(p + " "):
+                rest = rest.strip()[len(p) :]
+                break
+    words = [w for w in rest.split() if w not in _FILLER]
+    picked: list[str] = []
+    for w in words:
+        if w in ("and", "my", "phone", "number", "email", "e", "mail", "i", "from", "at"):
+            break
+        picked.append(w)
+    if not picked or len(picked) > 4:
+        return None
+    if all(len(w) == 1 for w in picked) and len(picked) >= 2:
+        picked = ["".join(picked)]  # spelled out: "j o h n"
+    if any(w in _NOT_NAME or not _NAME_CHARS.match(w) for w in picked):
+        return None
+    if re.search(r"[0-9;=()*]", text):
+        return None
+    return " ".join(w[:1].upper() + w[1:] for w in picked)
+
+
+def digit_runs(toks: list[Tok]) -> list[str]:
+    runs: list[str] = []
+    cur = ""
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if (
+            t.word in ("double", "triple")
+            and i + 1 < len(toks)
+            and toks[i + 1].digits
+            and len(toks[i + 1].digits) == 1
+        ):
+            cur += toks[i + 1].digits * (2 if t.word == "double" else 3)
+            i += 2
+            continue
+        if t.digits and not t.ordinal:
+            cur += t.digits
+        elif t.word in ("plus", "dash", "and") and cur == "" and t.word == "plus":
+            cur = "+"
+        elif cur:
+            runs.append(cur)
+            cur = ""
+        i += 1
+    if cur:
+        runs.append(cur)
+    return runs
+
+
+def parse_phone(toks: list[Tok]) -> str | None:
+    for run in digit_runs(toks):
+        digits = run.lstrip("+")
+        if 7 <= len(digits) <= 15:
+            return run
+    return None
+
+
+_WRITTEN_CODE = re.compile(r"\b(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{5,16}\b")
+
+
+def parse_code(text: str, toks: list[Tok], expecting: bool = False) -> str | None:
+    """A confirmation code typed ("AEX773") or read out ("a e x seven seven three", "alpha echo x-ray …")."""
+    written = _WRITTEN_CODE.search(text.lower())
+    if written:
+        return written.group(0).upper()
+    words = [t for t in toks if t.word != "ray"]  # "x-ray" arrives as "x ray"
+    best = ""
+    cur = ""
+    for t in words:
+        piece = ""
+        if t.word in _NATO and t.word != "november":
+            piece = _NATO[t.word]
+        elif len(t.word) == 1 and t.word.isalpha() and (t.word not in ("a", "i") or cur or expecting):
+            piece = t.word
+        elif t.digits and not t.ordinal and len(t.digits) <= 2:
+            piece = t.digits
+        if piece:
+            cur += piece
+        else:
+            if len(cur) > len(best):
+                best = cur
+            cur = ""
+    if len(cur) > len(best):
+        best = cur
+    return best.upper() if 4 <= len(best) <= 16 and re.search(r"[a-z]", best) else None
+
+
+_EMAIL_WRITTEN = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_EMAIL_SPOKEN = re.compile(r"\b([a-z0-9]+(?: dot [a-z0-9]+)*) at ([a-z0-9]+(?: dot [a-z0-9]+)+)\b")
+
+
+def parse_email(text: str) -> str | None:
+    low = text.lower()
+    m = _EMAIL_WRITTEN.search(low)
+    if m:
+        return m.group(0).rstrip(".")
+    m = _EMAIL_SPOKEN.search(re.sub(r"[^a-z0-9 ]", " ", low))
+    if m and m.group(2).split(" dot ")[-1] in (
+        "com",
+        "net",
+        "org",
+        "edu",
+        "io",
+        "co",
+        "uk",
+        "de",
+        "fr",
+        "ca",
+        "au",
+    ):
+        return (m.group(1) + "@" + m.group(2)).replace(" dot ", ".")
+    return None
+
+
+# ------------------------------------------------------------------------------------ times (callbacks)
+
+
+def parse_time_of_day(toks: list[Tok]) -> time | None:
+    padded = words_of(toks)
+    for i, t in enumerate(toks):
+        if t.num is None or t.ordinal or not 1 <= t.num <= 12:
+            continue
+        nxt = toks[i + 1].word if i + 1 < len(toks) else ""
+        nxt2 = toks[i + 2].word if i + 2 < len(toks) else ""
+        prev = toks[i - 1].word if i > 0 else ""
+        if prev in ("past", "half") or nxt in _NOT_DAY_NEXT - {"pm", "am", "o'clock", "oclock"}:
+            continue
+        minute = 0
+        j = i + 1
+        if j < len(toks) and toks[j].num in (15, 30, 45) and not toks[j].ordinal:
+            minute = toks[j].num or 0
+            j += 1
+        ampm = toks[j].word if j < len(toks) else ""
+        if ampm in ("p", "a") and j + 1 < len(toks) and toks[j + 1].word == "m":
+            ampm += "m"
+        hour = t.num
+        if prev == "half" or (prev == "past" and False):
+            pass
+        if ampm == "pm" or " afternoon " in padded or " evening " in padded or " tonight " in padded:
+            hour = hour % 12 + 12
+        elif ampm == "am" or " morning " in padded:
+            hour = hour % 12
+        elif prev in ("at", "around", "about") or nxt in ("o'clock", "oclock") or ampm:
+            hour = hour + 12 if hour <= 7 else hour % 12 if hour == 12 else hour
+            if t.num == 12:
+                hour = 12
+        else:
+            continue
+        _ = nxt2
+        return time(hour % 24, minute)
+    if " noon " in padded or " midday " in padded or " lunchtime " in padded:
+        return time(12, 0)
+    if " morning " in padded:
+        return time(9, 0)
+    if " afternoon " in padded:
+        return time(14, 0)
+    if " evening " in padded or " tonight " in padded:
+        return time(18, 0)
+    return None
+
+
+def parse_callback_time(text: str, toks: list[Tok], now: datetime) -> datetime | None:
+    """When the caller wants a call back, in the hotel's zone (``now`` is aware, hotel-local)."""
+    for i, t in enumerate(toks):
+        nxt = toks[i + 1].word if i + 1 < len(toks) else ""
+        qty = t.num if t.num is not None else (1 if t.word in ("an", "a", "one") else None)
+        if qty is not None and i > 0 and toks[i - 1].word in ("in", "within"):
+            if nxt in ("hour", "hours"):
+                return now + timedelta(hours=qty)
+            if nxt in ("minute", "minutes", "mins"):
+                return now + timedelta(minutes=qty)
+    tod = parse_time_of_day(toks)
+    slots = parse_dates(text, toks, now.date())
+    day = slots.single or slots.check_in
+    if tod is None and day is None:
+        if has_any(words_of(toks), ("asap", "as soon as possible", "right away", "now", "soon")):
+            return now + timedelta(minutes=15)
+        return None
+    when_time = tod or time(10, 0)
+    when = datetime.combine(day or now.date(), when_time, tzinfo=now.tzinfo)
+    if day is None and when <= now:
+        when += timedelta(days=1)
+    return when
+
+
+# ------------------------------------------------------------------------------------ intents
+
+_SQLISH = re.compile(
+    r"(\bdrop\s+table\b|\bselect\b.+\bfrom\b|\binsert\s+into\b|\bdelete\s+from\b|\bunion\s+select\b|;\s*--|\bor\s+1\s*=\s*1\b|\btruncate\s+table\b|\bupdate\s+\w+\s+set\b)",
+    re.IGNORECASE,
+)
+_HUMAN_WORDS = frozenset({"person", "human", "agent", "operator", "representative", "receptionist", "someone",
+                          "somebody", "staff", "manager", "reception", "people"})  # fmt: skip
+_HUMAN_VERBS = ("talk to", "speak to", "speak with", "talk with", "connect me", "transfer me", "put me through",
+                "get me", "i want a", "i need a", "real person", "live person", "front desk", "a human")  # fmt: skip
+_BOOK_WORDS = frozenset({"book", "booking", "reserve", "reservation", "room", "rooms", "available", "availability",
+                         "vacancy", "vacancies", "stay", "staying", "night", "nights", "accommodation"})  # fmt: skip
+_PRICE_WORDS = (
+    "how much",
+    "price",
+    "prices",
+    "rate",
+    "rates",
+    "cost",
+    "costs",
+    "expensive",
+    "cheap",
+    "cheapest",
+)
+_QUESTION_START = ("do you", "can i", "can we", "is there", "are there", "are", "is", "what", "when", "where",
+                   "how", "do", "does", "could", "tell me", "whats", "what's")  # fmt: skip
+DEPARTMENT_WORDS = {
+    "reservations": ("reservation", "reservations", "booking", "bookings"),
+    "housekeeping": ("housekeeping", "cleaning", "towels", "housekeeper"),
+    "manager": ("manager", "management"),
+    "front desk": ("front desk", "reception", "receptionist", "concierge"),
+}
+
+
+@dataclass
+class Understanding:
+    intent: (
+        str | None
+    )  # book | price | cancel | modify | info | human | callback | goodbye | menu | repeat | None
+    text: str
+    toks: list[Tok] = field(default_factory=list)
+    sqlish: bool = False
+
+
+def detect_intent(text: str, toks: list[Tok], info_hit: bool, has_slots: bool) -> str | None:
+    padded = words_of(toks)
+    if has_any(padded, ("repeat that", "say that again", "come again", "pardon", "what did you say")):
+        return "repeat"
+    if has_any(
+        padded, ("call me back", "call back", "callback", "ring me back", "give me a call", "call me later")
+    ):
+        return "callback"
+    if (has_any(padded, _HUMAN_VERBS) and (has_any(padded, _HUMAN_WORDS) or " front desk " in padded)) or (
+        len(toks) <= 3 and any(t.word in _HUMAN_WORDS for t in toks)
+    ):
+        return "human"
+    if " menu " in padded or " keypad " in padded:
+        return "menu"
+    if has_any(padded, ("bye", "goodbye", "good bye", "that's all", "that is all", "nothing else", "hang up",
+                        "that's it", "that will be all", "i'm done", "all set")):  # fmt: skip
+        return "goodbye"
+    if " cancel " in padded or " cancellation " in padded:
+        if has_any(padded, ("policy", "free", "refund", "refundable", "fee", "charge")) and not has_any(
+            padded, ("my reservation", "my booking", "cancel it", "cancel my")
+        ):
+            return "info"
+        return "cancel"
+    if has_any(
+        padded,
+        (
+            "change my",
+            "modify",
+            "reschedule",
+            "move my",
+            "change the booking",
+            "change the reservation",
+            "update my",
+        ),
+    ):
+        return "modify"
+    question = padded.strip().startswith(_QUESTION_START) or " policy " in padded
+    book = any(t.word in _BOOK_WORDS for t in toks)
+    if info_hit and (question or not (book or has_slots)):
+        return "info"
+    if has_any(padded, _PRICE_WORDS):
+        return "price"
+    if book or has_slots:
+        return "book"
+    if info_hit:
+        return "info"
+    return None

@@ -1,0 +1,51 @@
+"""Keypad (DTMF) menus: the menu file, the pure engine and its ARI executor."""
+
+from ari_app.ivr.config import DEFAULT_MENU_FILE, MenuStore, MenuTree, load_menu_file, parse_menu_data
+from ari_app.ivr.engine import (
+    CallerHangup,
+    CancelTimer,
+    Digit,
+    Hangup,
+    IvrEngine,
+    Outcome,
+    Play,
+    PromptFinished,
+    SetVariable,
+    SpeechIntent,
+    Start,
+    StartAgent,
+    StartTimer,
+    State,
+    StopPlayback,
+    Timeout,
+    Transfer,
+)
+from ari_app.ivr.errors import IllegalEvent, IvrError, MenuConfigError
+
+__all__ = [
+    "DEFAULT_MENU_FILE",
+    "CallerHangup",
+    "CancelTimer",
+    "Digit",
+    "Hangup",
+    "IllegalEvent",
+    "IvrEngine",
+    "IvrError",
+    "MenuConfigError",
+    "MenuStore",
+    "MenuTree",
+    "Outcome",
+    "Play",
+    "PromptFinished",
+    "SetVariable",
+    "SpeechIntent",
+    "Start",
+    "StartAgent",
+    "StartTimer",
+    "State",
+    "StopPlayback",
+    "Timeout",
+    "Transfer",
+    "load_menu_file",
+    "parse_menu_data",
+]

@@ -1,0 +1,494 @@
+"""The voice pipeline of one call: listen, detect the end of a turn, transcribe, answer, speak.
+
+One reader task consumes caller frames for the whole call, so the caller is heard even while we
+transcribe, think or speak. Each turn runs in its own task; speaking a reply runs in an inner task
+that barge-in cancels. Everything is owned by the loop's TaskGroup and stops when :meth:`run` returns.
+
+Timings use an injectable clock; frame counts (20 ms each) are the unit for everything the tests check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ari_app.speech.echo import is_probable_echo
+from ari_app.speech.errors import SpeechEngineError
+from ari_app.speech.stt import Transcript
+from ari_app.speech.tts import SentenceTts, TtsEngine
+from ari_app.speech.vad import (
+    FRAME_SAMPLES,
+    EndOfTurn,
+    Endpointer,
+    FrameClassifier,
+    SegmentDiscarded,
+    SpeechConfirmed,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    frame_dbfs,
+)
+
+if TYPE_CHECKING:
+    from ari_app.session import CallSession, Utterance
+    from ari_app.speech.engines import SpeechEngines
+
+log = logging.getLogger(__name__)
+
+Int16Array = npt.NDArray[np.int16]
+Respond = Callable[[str], AsyncIterator[str]]
+FRAME_MS = 20
+
+
+@dataclass
+class TurnResult:
+    """One caller turn and our answer; ``spoken_text`` is what the caller actually heard."""
+
+    caller_text: str
+    reply_text: str = ""
+    spoken_text: str = ""
+    interrupted: bool = False
+    latency_ms: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    stt_rejected: str = ""
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """Why the loop ended; on ``engine_error`` the conversation should offer the keypad menu or a transfer."""
+
+    reason: Literal["stopped", "hangup", "engine_error"]
+    turns: tuple[TurnResult, ...] = ()
+    error: str = ""
+    engine: str = ""
+
+
+def _levels(pcm: Int16Array) -> npt.NDArray[np.float64]:
+    n = -(-len(pcm) // FRAME_SAMPLES)
+    padded = np.zeros(n * FRAME_SAMPLES, dtype=np.float64)
+    padded[: len(pcm)] = pcm
+    rms = np.sqrt(np.mean(np.square(padded.reshape(n, FRAME_SAMPLES)), axis=1))
+    out: npt.NDArray[np.float64] = np.where(rms < 1e-6, -120.0, 20 * np.log10(np.maximum(rms, 1e-6) / 32768.0))
+    return out
+
+
+@dataclass
+class _Spoken:
+    sentence: str
+    utt: Utterance
+    frames: int
+    levels: npt.NDArray[np.float64]
+
+    def heard(self) -> str:
+        sent = min(self.utt.frames_sent, self.frames)
+        if sent >= self.frames:
+            return self.sentence
+        if sent <= 0:
+            return ""
+        words = self.sentence.split()
+        return " ".join(words[: int(len(words) * sent / self.frames)])
+
+
+class _Turn:
+    def __init__(self, audio: Int16Array, eot: EndOfTurn, t_eot: float) -> None:
+        self.audio = audio
+        self.eot = eot
+        self.t_eot = t_eot
+        self.speculative: asyncio.Task[Transcript] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.speak_task: asyncio.Task[None] | None = None
+        self.spoken: list[_Spoken] = []
+        self.reply_parts: list[str] = []
+        self.interrupted = False
+        self.cut_frame: int | None = None
+        self.timings: dict[str, float] = {}
+        self.t_first_queued: float | None = None
+        self.t_first_sent: float | None = None
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self.spoken)
+
+
+class SpeechLoop:
+    def __init__(
+        self,
+        session: CallSession,
+        engines: SpeechEngines,
+        respond: Respond,
+        *,
+        language: str | None = None,
+        classifier: FrameClassifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_turn: Callable[[TurnResult], Awaitable[None]] | None = None,
+        record: bool = True,
+    ) -> None:
+        self.session = session
+        self.media = session.media
+        self.engines = engines
+        self.respond = respond
+        self.language = language or session.info.language or engines.settings.language
+        self.tts: TtsEngine = engines.voice_for(self.language)
+        self.classifier = classifier or engines.classifier()
+        self.endpointer = Endpointer(engines.endpointer_config())
+        self.clock = clock
+        self.on_turn = on_turn
+        self.record = record
+        self.turns: list[TurnResult] = []
+        self.barge_ins: list[int] = []  # frame index of each barge-in decision
+        self.echo_ignored = 0
+        self._tg: asyncio.TaskGroup | None = None
+        self._done: asyncio.Future[LoopResult] | None = None
+        self._turn: _Turn | None = None
+        self._spec: tuple[asyncio.Task[Transcript], int] | None = None
+        self._segment_during_speech = False
+        self._segment_echo = False
+        self._segment_start_idx = 0
+        self._in_levels: collections.deque[float] = collections.deque(maxlen=200)
+        self._out_levels: collections.deque[float] = collections.deque(maxlen=200)
+        self._prompts: collections.deque[tuple[Utterance, npt.NDArray[np.float64]]] = collections.deque()
+        self._stop_requested = False
+
+    # ---- public ---------------------------------------------------------------------------------
+
+    async def run(self, greeting: str | None = None) -> LoopResult:
+        """Run until :meth:`stop`, hang-up, or an engine failure (after the apology has played)."""
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        if self._stop_requested:
+            self._finish(LoopResult("stopped"))
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            if greeting:
+                tg.create_task(self._play_text(greeting), name="speech-greeting")
+            reader = tg.create_task(self._read_loop(), name="speech-reader")
+            result = await self._done
+            reader.cancel()
+            self._cancel_turn()
+            self._drop_speculative()
+        self._tg = None
+        return LoopResult(result.reason, tuple(self.turns), result.error, result.engine)
+
+    def stop(self) -> None:
+        self._stop_requested = True
+        self._finish(LoopResult("stopped"))
+
+    # ---- frames ---------------------------------------------------------------------------------
+
+    def _finish(self, result: LoopResult) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(result)
+
+    async def _read_loop(self) -> None:
+        from ari_app.media.errors import MediaError
+        from ari_app.session import CallGone
+
+        while True:
+            try:
+                pcm = await self.media.read_frame()
+            except (MediaError, CallGone, ConnectionError):
+                self._finish(LoopResult("hangup"))
+                return
+            self.on_frame(pcm)
+
+    def _agent_speaking(self) -> bool:
+        turn = self._turn
+        return self.media.is_playing or (turn is not None and turn.speaking and not turn.interrupted)
+
+    def _outgoing_level(self) -> float:
+        """Level of the agent frame sent last, for the echo guard's reference envelope."""
+        while self._prompts and self._prompts[0][0].frames_sent >= len(self._prompts[0][1]):
+            self._prompts.popleft()
+        turn = self._turn
+        queue: list[tuple[Utterance, npt.NDArray[np.float64]]] = list(self._prompts)
+        if turn is not None and not turn.interrupted:
+            queue += [(s.utt, s.levels) for s in turn.spoken]
+        for utt, levels in queue:
+            sent = utt.frames_sent
+            if sent >= len(levels):
+                continue
+            return float(levels[sent - 1]) if sent > 0 else -120.0
+        return -120.0
+
+    def on_frame(self, pcm: Int16Array) -> None:
+        """Handle one caller frame (the reader calls this; tests may call it directly)."""
+        speech = self.classifier.is_speech(pcm)
+        level = getattr(self.classifier, "last_dbfs", None)
+        self._in_levels.append(float(level) if level is not None else frame_dbfs(pcm))
+        self._out_levels.append(self._outgoing_level())
+        turn = self._turn
+        if turn is not None and turn.t_first_sent is None and turn.spoken and turn.spoken[0].utt.frames_sent > 0:
+            turn.t_first_sent = self.clock()
+        ev = self.endpointer.push(pcm, speech)
+        if ev is None:
+            return
+        if isinstance(ev, SpeechStarted):
+            self._segment_during_speech = self._agent_speaking()
+            self._segment_echo = False
+            self._segment_start_idx = ev.frame
+        elif isinstance(ev, SpeechConfirmed):
+            self._on_confirmed(ev)
+        elif isinstance(ev, SpeechPaused):
+            if not self._segment_echo and not self._agent_speaking():
+                self._start_speculative(ev)
+        elif isinstance(ev, SpeechResumed):
+            self._drop_speculative()
+        elif isinstance(ev, EndOfTurn):
+            self._on_end_of_turn(ev)
+        elif isinstance(ev, SegmentDiscarded):
+            self._drop_speculative()
+
+    def _on_confirmed(self, ev: SpeechConfirmed) -> None:
+        speaking = self._agent_speaking()
+        if not speaking and not self._segment_during_speech:
+            return
+        if self.engines.settings.echo_guard:
+            n = min(len(self._in_levels), self.endpointer.frame_index - ev.start_frame + 1)
+            inbound = list(self._in_levels)[-n:]
+            if is_probable_echo(inbound, list(self._out_levels)):
+                self._segment_echo = True
+                self.echo_ignored += 1
+                return
+        if speaking:
+            self._barge_in(ev.frame)
+
+    def _barge_in(self, frame: int) -> None:
+        """Stop our audio now: flush is synchronous, so no agent frame leaves after this tick."""
+        self.media.flush()
+        self.barge_ins.append(frame)
+        self._prompts.clear()
+        turn = self._turn
+        if turn is not None and turn.speak_task is not None and not turn.speak_task.done():
+            turn.interrupted = True
+            turn.cut_frame = frame
+            turn.speak_task.cancel()
+
+    def _on_end_of_turn(self, ev: EndOfTurn) -> None:
+        if self._segment_echo:
+            self._drop_speculative()
+            return
+        if self._segment_during_speech and not self.barge_ins_in_segment(ev):
+            # a short "mm-hm" over our reply is a backchannel, not a new turn
+            self._drop_speculative()
+            return
+        audio = ev.audio
+        prev = self._turn
+        if prev is not None and prev.task is not None and not prev.task.done() and not prev.speaking:
+            # the caller went on before we answered: answer everything they said
+            audio = np.concatenate([prev.audio, audio])
+            self._cancel_turn()
+            self._drop_speculative()
+        turn = _Turn(audio, ev, self.clock())
+        if self._spec is not None:
+            task, frames = self._spec
+            self._spec = None
+            if frames == ev.speech_frames and audio is ev.audio:
+                turn.speculative = task
+            else:
+                task.cancel()
+        assert self._tg is not None
+        self._turn = turn
+        turn.task = self._tg.create_task(self._run_turn(turn), name="speech-turn")
+
+    def barge_ins_in_segment(self, ev: EndOfTurn) -> bool:
+        return any(f >= ev.start_frame for f in self.barge_ins)
+
+    def _start_speculative(self, ev: SpeechPaused) -> None:
+        self._drop_speculative()
+        if self.engines.pool.busy:
+            return  # don't queue guesses behind other calls' real work
+        assert self._tg is not None
+        task = self._tg.create_task(self._transcribe(ev.audio), name="speech-speculative-stt")
+        self._spec = (task, ev.speech_frames)
+
+    def _drop_speculative(self) -> None:
+        if self._spec is not None:
+            self._spec[0].cancel()
+            self._spec = None
+
+    def _cancel_turn(self) -> None:
+        turn = self._turn
+        if turn is not None and turn.task is not None and not turn.task.done():
+            turn.task.cancel()
+            if turn.speculative is not None:
+                turn.speculative.cancel()
+
+    # ---- a turn ---------------------------------------------------------------------------------
+
+    async def _transcribe(self, audio: Int16Array) -> Transcript:
+        return await self.engines.stt.transcribe(audio, self.language)
+
+    async def _run_turn(self, turn: _Turn) -> None:
+        t = turn.timings
+        t["endpoint_ms"] = float((turn.eot.frame - turn.eot.last_speech_frame) * FRAME_MS)
+        said_moment = False
+        try:
+            if turn.speculative is not None:
+                t["stt_speculative"] = 1.0
+                transcript = await turn.speculative
+            else:
+                if self.engines.pool.busy:
+                    said_moment = self._play_cached("one_moment")
+                transcript = await self._transcribe(turn.audio)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._fail(exc, "stt")
+            return
+        t_stt = self.clock()
+        t["stt_ms"] = (t_stt - turn.t_eot) * 1000
+        result = TurnResult(transcript.text, stt_rejected=transcript.rejected)
+        if transcript.empty:
+            log.info("speech: turn dropped (%s)", transcript.rejected or "empty")
+            return
+        if self.record:
+            await self._store_turn("caller", transcript.text, timings={"audio_ms": len(turn.audio) / 8})
+
+        if self.engines.pool.busy and not said_moment:
+            said_moment = self._play_cached("one_moment")
+        t_first_text: list[float] = []
+
+        async def reply_text() -> AsyncIterator[str]:
+            async for chunk in self.respond(transcript.text):
+                if not t_first_text:
+                    t_first_text.append(self.clock())
+                turn.reply_parts.append(chunk)
+                yield chunk
+
+        failure: list[BaseException] = []
+
+        async def speak() -> None:
+            tts = self.tts
+            try:
+                if isinstance(tts, SentenceTts):
+                    stream = tts.speak_sentences(reply_text())
+                    async with contextlib.aclosing(stream):
+                        async for sentence, pcm in stream:
+                            self._queue_audio(turn, sentence, pcm)
+                else:
+                    gen = tts.speak(reply_text())
+                    async with contextlib.aclosing(gen):
+                        async for pcm in gen:
+                            self._queue_audio(turn, "", pcm)
+                for s in turn.spoken:
+                    await s.utt.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failure.append(exc)
+
+        assert self._tg is not None
+        turn.speak_task = self._tg.create_task(speak(), name="speech-speak")
+        try:
+            await asyncio.wait({turn.speak_task})
+        except asyncio.CancelledError:
+            turn.speak_task.cancel()
+            raise
+        if failure:
+            await self._fail(failure[0], "tts" if t_first_text else "brain")
+            return
+        if turn.t_first_queued is not None and turn.t_first_sent is None:
+            turn.t_first_sent = turn.t_first_queued
+        if t_first_text:
+            t["brain_ms"] = (t_first_text[0] - t_stt) * 1000
+            if turn.t_first_queued is not None:
+                t["tts_first_audio_ms"] = (turn.t_first_queued - t_first_text[0]) * 1000
+        if turn.t_first_queued is not None and turn.t_first_sent is not None:
+            t["send_ms"] = (turn.t_first_sent - turn.t_first_queued) * 1000
+            t["first_audio_ms"] = (turn.t_first_sent - turn.t_eot) * 1000
+            result.latency_ms = int(round(t["endpoint_ms"] + t["first_audio_ms"]))
+        result.reply_text = "".join(turn.reply_parts).strip()
+        result.spoken_text = " ".join(h for s in turn.spoken if (h := s.heard())).strip()
+        result.interrupted = turn.interrupted
+        if turn.interrupted and turn.cut_frame is not None:
+            t["cut_frame"] = float(turn.cut_frame)
+        result.timings = dict(t)
+        self.turns.append(result)
+        if self.record:
+            await self._store_turn(
+                "agent",
+                result.spoken_text if turn.interrupted else result.reply_text,
+                latency_ms=result.latency_ms,
+                timings=result.timings,
+                interrupted=turn.interrupted,
+            )
+            await self._store_metrics(result)
+        if self.on_turn is not None:
+            await self.on_turn(result)
+
+    def _queue_audio(self, turn: _Turn, sentence: str, pcm: Int16Array) -> None:
+        if turn.interrupted or pcm.size == 0:
+            return
+        utt = self.media.play(pcm)
+        if turn.t_first_queued is None:
+            turn.t_first_queued = self.clock()
+        turn.spoken.append(_Spoken(sentence, utt, -(-len(pcm) // FRAME_SAMPLES), _levels(pcm)))
+
+    def _play_cached(self, key: str) -> bool:
+        pcm = self.engines.cached_prompt(key, self.language)
+        if pcm is None:
+            return False
+        self._prompts.append((self.media.play(pcm), _levels(pcm)))
+        return True
+
+    async def _play_text(self, text: str) -> None:
+        try:
+            pcm = await self.engines.cache.get(self.tts, text)
+        except Exception as exc:
+            await self._fail(exc, "tts")
+            return
+        utt = self.media.play(pcm)
+        self._prompts.append((utt, _levels(pcm)))
+        await utt.wait()
+
+    async def _fail(self, exc: BaseException, stage: str) -> None:
+        """Apologise with the pre-rendered prompt and end the loop; the conversation decides what next."""
+        engine = exc.engine if isinstance(exc, SpeechEngineError) else stage
+        log.warning("speech: %s failed on call %s: %s", stage, self.session.info.session_id, exc)
+        self.media.flush()
+        pcm = self.engines.cached_prompt("apology", self.language)
+        if pcm is not None:
+            with contextlib.suppress(Exception):
+                await self.media.play(pcm).wait()
+        if self.record:
+            await self._store_metric("speech.engine_error", 1.0, {"stage": stage, "engine": engine})
+        self._finish(LoopResult("engine_error", error=f"{stage}: {exc}", engine=engine))
+
+    # ---- store ----------------------------------------------------------------------------------
+
+    async def _store_turn(self, role: str, content: str, **kwargs: object) -> None:
+        store = getattr(self.session, "store", None)
+        if store is None:
+            return
+        try:
+            await store.add_turn(self.session.info.call_row_id, role, content, **kwargs)
+        except Exception:  # the database must not take the call's audio down with it
+            log.exception("speech: could not store %s turn", role)
+
+    async def _store_metric(self, name: str, value: float, labels: dict[str, object]) -> None:
+        store = getattr(self.session, "store", None)
+        if store is None:
+            return
+        try:
+            await store.add_metric(self.session.info.call_row_id, name, value, labels)
+        except Exception:
+            log.exception("speech: could not store metric %s", name)
+
+    async def _store_metrics(self, result: TurnResult) -> None:
+        labels: dict[str, object] = {"language": self.language, "interrupted": result.interrupted}
+        if result.latency_ms is not None:
+            await self._store_metric("speech.turn_latency_ms", float(result.latency_ms), labels)
+        for key in ("stt_ms", "brain_ms", "tts_first_audio_ms"):
+            if key in result.timings:
+                await self._store_metric(f"speech.{key}", result.timings[key], labels)
+        if result.interrupted:
+            await self._store_metric("speech.barge_in", 1.0, labels)

@@ -1,0 +1,229 @@
+"""Speech-to-text engines behind one small interface.
+
+Input is what the media plane gives us: PCM16 at 8 kHz. Whisper wants float32 at 16 kHz, so each
+engine converts at its edge. Transcripts that look like Whisper inventing words on silence or noise
+(high no-speech probability together with a low average log-probability) come back with empty text
+and a ``rejected`` reason, so callers never act on a hallucination.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import wave
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+from ari_app.speech.errors import SpeechConfigError, SpeechEngineError
+from ari_app.speech.pool import InferencePool
+
+log = logging.getLogger(__name__)
+
+Int16Array = npt.NDArray[np.int16]
+Float32Array = npt.NDArray[np.float32]
+
+MONTHS = (
+    "January February March April May June July August September October November December".split()
+)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    duration_s: float
+    no_speech_prob: float = 0.0
+    avg_logprob: float = 0.0
+    rejected: str = ""  # why the text was dropped ("" = accepted)
+
+    @property
+    def empty(self) -> bool:
+        return not self.text.strip()
+
+
+class SttEngine(Protocol):
+    name: str
+
+    async def transcribe(self, pcm8k: Int16Array, language: str | None = None) -> Transcript: ...
+
+
+def to_16k_float(pcm8k: Int16Array) -> Float32Array:
+    """8 kHz PCM16 to the 16 kHz float32 Whisper expects (one-shot: a whole utterance at a time)."""
+    x = np.asarray(pcm8k, dtype=np.int16).astype(np.float32) / 32768.0
+    if x.size == 0:
+        return x
+    out: Float32Array = soxr.resample(x, 8000, 16000, quality="HQ").astype(np.float32, copy=False)
+    return out
+
+
+def build_initial_prompt(hotel_name: str, vocabulary: Sequence[str]) -> str:
+    """A short, natural sentence: Whisper follows the style and spelling of its prompt, and every
+    prompt token costs decoder time on each utterance, so keep it to the words that matter."""
+    head = f"A guest calls {hotel_name}." if hotel_name else "A guest calls the hotel."
+    words = ", ".join(dict.fromkeys(w for w in vocabulary if w.strip()))
+    return f"{head} {words}." if words else head
+
+
+class WhisperStt:
+    """faster-whisper (CTranslate2) on CPU, loaded once and shared by all calls."""
+
+    name = "whisper"
+
+    def __init__(
+        self,
+        model: str,
+        pool: InferencePool,
+        *,
+        compute_type: str = "int8",
+        beam_size: int = 1,
+        language: str | None = "en",
+        initial_prompt: str | None = None,
+        no_speech_threshold: float = 0.6,
+        logprob_threshold: float = -1.0,
+        cpu_threads: int = 0,
+    ) -> None:
+        from faster_whisper import WhisperModel
+
+        self.pool = pool
+        self.beam_size = beam_size
+        self.initial_prompt = initial_prompt
+        self.no_speech_threshold = no_speech_threshold
+        self.logprob_threshold = logprob_threshold
+        self.model_ref = model
+        path = Path(model)
+        looks_like_path = "/" in model or model.startswith(".") or path.exists()
+        if looks_like_path and not path.exists():
+            raise SpeechConfigError(f"speech.whisper_model: {model} does not exist")
+        if looks_like_path and not (path / "model.bin").is_file():
+            raise SpeechConfigError(
+                f"speech.whisper_model: {model} is not a CTranslate2 Whisper model directory (no model.bin)"
+            )
+        try:
+            self._model = WhisperModel(
+                model,
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                num_workers=pool.workers,
+                local_files_only=True,  # never download at run time
+            )
+        except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError with a terse message
+            raise SpeechConfigError(f"speech.whisper_model: cannot load {model}: {exc}") from exc
+        self.multilingual = bool(getattr(self._model.model, "is_multilingual", False))
+        self.language = language if self.multilingual else "en"
+        self.sample_rate = 16000
+
+    def check(self) -> None:
+        """Run one real decode so a model that loads but cannot infer fails at start-up."""
+        try:
+            self._run(np.zeros(8000, dtype=np.int16), self.language)
+        except Exception as exc:
+            raise SpeechConfigError(f"speech.whisper_model: {self.model_ref} cannot transcribe: {exc}") from exc
+
+    def _run(self, pcm8k: Int16Array, language: str | None) -> Transcript:
+        audio = to_16k_float(pcm8k)
+        duration = audio.size / 16000
+        if audio.size < 1600:  # under 100 ms: nothing Whisper could read
+            return Transcript("", language or "", duration, 1.0, 0.0, "too short")
+        segments, info = self._model.transcribe(
+            audio,
+            language=language if self.multilingual else "en",
+            beam_size=self.beam_size,
+            best_of=1,
+            temperature=0.0,  # no fallback re-decodes: each costs a full pass on a CPU
+            initial_prompt=self.initial_prompt,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            no_speech_threshold=self.no_speech_threshold,
+            log_prob_threshold=self.logprob_threshold,
+            vad_filter=False,
+        )
+        texts: list[str] = []
+        logprobs: list[float] = []
+        no_speech = 0.0
+        for seg in segments:
+            no_speech = max(no_speech, float(seg.no_speech_prob))
+            hallucination = (
+                seg.no_speech_prob > self.no_speech_threshold and seg.avg_logprob < self.logprob_threshold
+            )
+            if hallucination:
+                continue
+            texts.append(seg.text.strip())
+            logprobs.append(float(seg.avg_logprob))
+        text = " ".join(t for t in texts if t).strip()
+        avg = float(np.mean(logprobs)) if logprobs else -math.inf
+        lang = info.language or (language or "")
+        if not text:
+            return Transcript("", lang, duration, no_speech, avg if logprobs else 0.0, "no speech")
+        return Transcript(text, lang, duration, no_speech, avg)
+
+    async def transcribe(self, pcm8k: Int16Array, language: str | None = None) -> Transcript:
+        try:
+            return await self.pool.run(self._run, pcm8k, language or self.language)
+        except SpeechConfigError:
+            raise
+        except Exception as exc:
+            raise SpeechEngineError(self.name, f"transcription failed: {exc}") from exc
+
+
+def wav_bytes(pcm: Int16Array, rate: int) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
+    return buf.getvalue()
+
+
+class OpenAiStt:
+    """OpenAI's ``audio.transcriptions`` (or any server speaking that wire protocol)."""
+
+    name = "openai-stt"
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        model: str,
+        language: str | None = "en",
+        prompt: str | None = None,
+        timeout_s: float = 15.0,
+        client: Any | None = None,
+    ) -> None:
+        from openai import AsyncOpenAI
+
+        if client is None and not api_key:
+            raise SpeechConfigError("speech.openai_api_key is required for stt_engine = 'openai'")
+        self.model = model
+        self.language = language
+        self.prompt = prompt
+        self._client = client or AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0)
+
+    async def transcribe(self, pcm8k: Int16Array, language: str | None = None) -> Transcript:
+        duration = len(pcm8k) / 8000
+        if len(pcm8k) < 800:
+            return Transcript("", language or self.language or "", duration, 1.0, 0.0, "too short")
+        kwargs: dict[str, Any] = {"model": self.model, "file": ("turn.wav", wav_bytes(pcm8k, 8000), "audio/wav")}
+        lang = language or self.language
+        if lang:
+            kwargs["language"] = lang
+        if self.prompt:
+            kwargs["prompt"] = self.prompt
+        try:
+            result = await self._client.audio.transcriptions.create(**kwargs)
+        except Exception as exc:
+            raise SpeechEngineError(self.name, f"transcription request failed: {exc}", transient=True) from exc
+        text = str(getattr(result, "text", "") or "").strip()
+        return Transcript(text, lang or "", duration, 0.0, 0.0, "" if text else "no speech")
+
+    async def aclose(self) -> None:
+        await self._client.close()

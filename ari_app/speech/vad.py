@@ -1,0 +1,286 @@
+"""Voice activity detection and endpointing on 20 ms, 8 kHz frames.
+
+Two layers, so the interesting one is pure: a :class:`FrameClassifier` says "speech or not" for one
+frame (webrtcvad behind an energy gate), and the :class:`Endpointer` turns that yes/no stream into
+turn events, using the frame counter as its only clock. Tests drive the endpointer with synthetic
+booleans and assert in frames; nothing here looks at wall-clock time.
+
+webrtcvad costs a few microseconds per frame, less than a hop to a worker thread, so the classifier
+runs inline on the loop; only Whisper and Piper go to the inference pool.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import webrtcvad
+
+Int16Array = npt.NDArray[np.int16]
+
+SAMPLE_RATE = 8000
+FRAME_MS = 20
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+
+
+def frame_dbfs(pcm: Int16Array) -> float:
+    """RMS level relative to full scale; digital silence reads -120 rather than -inf."""
+    if pcm.size == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(np.square(pcm.astype(np.float64)))))
+    if rms < 1e-6:
+        return -120.0
+    return 20.0 * float(np.log10(rms / 32768.0))
+
+
+def ms_to_frames(ms: float) -> int:
+    return max(1, int(round(ms / FRAME_MS)))
+
+
+class FrameClassifier(Protocol):
+    """Decides whether one 20 ms frame carries speech."""
+
+    def is_speech(self, pcm: Int16Array) -> bool: ...
+
+
+class WebRtcClassifier:
+    """webrtcvad behind an energy gate.
+
+    webrtcvad alone flags steady hiss and hum on a phone line as voice; a frame quieter than
+    ``energy_gate_dbfs`` is never speech, whatever the VAD says. One instance per call: the VAD keeps
+    state between frames.
+    """
+
+    def __init__(self, aggressiveness: int = 2, energy_gate_dbfs: float = -45.0) -> None:
+        if not 0 <= aggressiveness <= 3:
+            raise ValueError(f"aggressiveness must be 0..3, got {aggressiveness}")
+        self._vad = webrtcvad.Vad(aggressiveness)
+        self.energy_gate_dbfs = energy_gate_dbfs
+        self.last_dbfs = -120.0
+
+    def is_speech(self, pcm: Int16Array) -> bool:
+        if pcm.shape != (FRAME_SAMPLES,):
+            # a short/odd frame (concealment edge, test double) is padded/cut rather than rejected
+            fixed = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+            n = min(FRAME_SAMPLES, pcm.size)
+            fixed[:n] = pcm.reshape(-1)[:n]
+            pcm = fixed
+        self.last_dbfs = frame_dbfs(pcm)
+        if self.last_dbfs < self.energy_gate_dbfs:
+            return False
+        return bool(self._vad.is_speech(np.ascontiguousarray(pcm, dtype=np.int16).tobytes(), SAMPLE_RATE))
+
+
+# ---- endpointer events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """Speech held for the start hangover; ``frame`` is the first speech frame of the run."""
+
+    frame: int
+
+
+@dataclass(frozen=True)
+class SpeechConfirmed:
+    """The segment now holds ``confirm`` frames of speech: long enough to be a barge-in, not a click."""
+
+    frame: int
+    start_frame: int
+
+
+@dataclass(frozen=True)
+class SpeechPaused:
+    """Silence began after speech: time to transcribe speculatively; ``audio`` is the segment so far."""
+
+    frame: int
+    audio: Int16Array = field(repr=False)
+    speech_frames: int
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    """The caller went on after a pause: any speculative transcript is stale."""
+
+    frame: int
+
+
+@dataclass(frozen=True)
+class EndOfTurn:
+    """The turn is over (hangover of silence or maximum length); ``audio`` runs preroll..last speech+tail."""
+
+    frame: int
+    start_frame: int
+    last_speech_frame: int
+    audio: Int16Array = field(repr=False)
+    speech_frames: int
+    reason: Literal["silence", "max_length"]
+
+
+@dataclass(frozen=True)
+class SegmentDiscarded:
+    """A segment ended with too little speech to be an utterance (a click, a cough)."""
+
+    frame: int
+    speech_frames: int
+
+
+EndpointEvent = SpeechStarted | SpeechConfirmed | SpeechPaused | SpeechResumed | EndOfTurn | SegmentDiscarded
+
+
+@dataclass(frozen=True)
+class EndpointerConfig:
+    start_frames: int = 3  # consecutive speech frames to open a segment
+    end_frames: int = 30  # silence frames that close the turn
+    pause_frames: int = 5  # silence frames after which a speculative transcript starts
+    confirm_frames: int = 10  # speech frames in the segment to call it real speech (barge-in)
+    min_speech_frames: int = 8  # fewer speech frames than this in a whole segment: discard it
+    max_frames: int = 1000  # maximum utterance length
+    preroll_frames: int = 10  # audio kept from before the start decision (onsets are soft)
+    tail_frames: int = 10  # silence kept after the last speech frame
+
+    def __post_init__(self) -> None:
+        if self.pause_frames >= self.end_frames:
+            raise ValueError("pause_frames must be shorter than end_frames")
+        if min(self.start_frames, self.end_frames, self.confirm_frames, self.max_frames) < 1:
+            raise ValueError("frame counts must be positive")
+
+    @classmethod
+    def from_ms(
+        cls,
+        *,
+        start_ms: int,
+        end_ms: int,
+        pause_ms: int,
+        confirm_ms: int,
+        min_speech_ms: int,
+        max_utterance_s: float,
+        preroll_ms: int = 200,
+        tail_ms: int = 200,
+    ) -> EndpointerConfig:
+        end = ms_to_frames(end_ms)
+        return cls(
+            start_frames=ms_to_frames(start_ms),
+            end_frames=end,
+            pause_frames=min(ms_to_frames(pause_ms), end - 1),
+            confirm_frames=ms_to_frames(confirm_ms),
+            min_speech_frames=ms_to_frames(min_speech_ms),
+            max_frames=ms_to_frames(max_utterance_s * 1000),
+            preroll_frames=ms_to_frames(preroll_ms),
+            tail_frames=ms_to_frames(tail_ms),
+        )
+
+
+class Endpointer:
+    """Turn detector fed one frame at a time; at most one event per frame.
+
+    Frame indices count from 0 for the first frame pushed, so "within N ms" is a difference of
+    indices times 20 ms.
+    """
+
+    def __init__(self, config: EndpointerConfig | None = None) -> None:
+        self.config = config or EndpointerConfig()
+        self._index = -1
+        self._preroll: collections.deque[Int16Array] = collections.deque(maxlen=self.config.preroll_frames)
+        self._run = 0  # consecutive speech frames while idle
+        self._pending: list[Int16Array] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the current segment (after our own prompt, or when a turn is handled elsewhere)."""
+        self.in_segment = False
+        self._buf: list[Int16Array] = []
+        self._start_frame = -1
+        self._last_speech = -1
+        self._speech_frames = 0
+        self._silence = 0
+        self._paused = False
+        self._confirmed = False
+        self._run = 0
+        self._pending = []
+
+    @property
+    def frame_index(self) -> int:
+        return self._index
+
+    @property
+    def speech_frames(self) -> int:
+        return self._speech_frames
+
+    def push(self, pcm: Int16Array, speech: bool) -> EndpointEvent | None:
+        self._index += 1
+        i = self._index
+        cfg = self.config
+        if not self.in_segment:
+            if speech:
+                self._run += 1
+                self._pending.append(pcm)
+            else:
+                for f in self._pending:
+                    self._preroll.append(f)
+                self._pending = []
+                self._run = 0
+                self._preroll.append(pcm)
+                return None
+            if self._run < cfg.start_frames:
+                return None
+            self.in_segment = True
+            self._start_frame = i - self._run + 1
+            self._buf = [*self._preroll, *self._pending]
+            self._preroll.clear()
+            self._pending = []
+            self._speech_frames = self._run
+            self._last_speech = i
+            self._run = 0
+            if self._speech_frames >= cfg.confirm_frames:
+                self._confirmed = True
+            return SpeechStarted(self._start_frame)
+
+        self._buf.append(pcm)
+        if speech:
+            self._speech_frames += 1
+            self._last_speech = i
+            resumed = self._paused
+            self._silence = 0
+            self._paused = False
+            if not self._confirmed and self._speech_frames >= cfg.confirm_frames:
+                self._confirmed = True
+                return SpeechConfirmed(i, self._start_frame)
+            if resumed:
+                return SpeechResumed(i)
+        else:
+            self._silence += 1
+        if i - self._start_frame + 1 >= cfg.max_frames:
+            return self._finish(i, "max_length")
+        if not speech:
+            if self._silence >= cfg.end_frames:
+                return self._finish(i, "silence")
+            if self._silence == cfg.pause_frames and self._speech_frames >= cfg.min_speech_frames:
+                self._paused = True
+                return SpeechPaused(i, self._audio(), self._speech_frames)
+        return None
+
+    def _audio(self) -> Int16Array:
+        keep = len(self._buf) - max(0, self._silence - self.config.tail_frames)
+        if not self._buf or keep <= 0:
+            return np.zeros(0, dtype=np.int16)
+        return np.concatenate(self._buf[:keep]).astype(np.int16, copy=False)
+
+    def _finish(self, i: int, reason: Literal["silence", "max_length"]) -> EndpointEvent:
+        speech_frames = self._speech_frames
+        if speech_frames < self.config.min_speech_frames:
+            self.reset()
+            return SegmentDiscarded(i, speech_frames)
+        event = EndOfTurn(
+            frame=i,
+            start_frame=self._start_frame,
+            last_speech_frame=self._last_speech,
+            audio=self._audio(),
+            speech_frames=speech_frames,
+            reason=reason,
+        )
+        self.reset()
+        return event

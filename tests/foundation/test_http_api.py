@@ -1,0 +1,87 @@
+"""The HTTP API over a real socket: health, metrics, calls, and who may see them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ari_app.http_api import ApiContext, build_app
+from ari_app.metrics import Metrics
+from models.store import CallStore
+
+
+async def _client(ctx: ApiContext) -> TestClient:  # type: ignore[type-arg]
+    client = TestClient(TestServer(build_app(ctx), host="127.0.0.1"))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def store(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[CallStore]:
+    yield CallStore(sqlite_sessions)
+
+
+async def test_given_a_finished_call_when_api_asked_then_call_and_turns_are_listed(store: CallStore) -> None:
+    cid = await store.open_call(session_id="abc", channel_id="1.1", caller_id="+1555")
+    await store.add_turn(cid, "caller", "hello", latency_ms=None)
+    await store.add_turn(cid, "agent", "Hi, how can I help?", latency_ms=620)
+    await store.close_call(cid)
+    client = await _client(ApiContext(sessions=store.sessions, metrics=Metrics(), tokens=[]))
+    try:
+        calls = await (await client.get("/api/calls")).json()
+        assert [c["session_id"] for c in calls] == ["abc"]
+        detail = await (await client.get("/api/calls/abc")).json()
+        assert [t["content"] for t in detail["turns"]] == ["hello", "Hi, how can I help?"]
+        assert (await client.get("/api/calls/missing")).status == 404
+        assert (await client.get("/api/calls?limit=x")).status == 400
+        stats = await (await client.get("/api/analytics")).json()
+        assert stats["calls_by_status"] == {"completed": 1}
+        assert stats["avg_turn_latency_ms"] == 620.0
+    finally:
+        await client.close()
+
+
+async def test_given_tokens_configured_when_no_token_sent_then_api_refuses(store: CallStore) -> None:
+    client = await _client(ApiContext(sessions=store.sessions, metrics=Metrics(), tokens=["s3cret"]))
+    try:
+        assert (await client.get("/api/calls")).status == 401
+        assert (await client.get("/api/calls", headers={"Authorization": "Bearer wrong"})).status == 401
+        ok = await client.get("/api/calls", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status == 200
+        assert (await client.get("/health")).status == 200  # health stays open for orchestrators
+    finally:
+        await client.close()
+
+
+async def test_given_a_failing_part_when_health_asked_then_503_and_the_part_named(store: CallStore) -> None:
+    ctx = ApiContext(
+        sessions=store.sessions,
+        metrics=Metrics(),
+        tokens=[],
+        health_parts={"ari": lambda: {"ok": False, "servers": {"pbx1": "disconnected"}}, "ami": lambda: {"ok": True}},
+    )
+    client = await _client(ctx)
+    try:
+        resp = await client.get("/health")
+        body = await resp.json()
+        assert resp.status == 503 and body["status"] == "degraded"
+        assert body["ari"]["servers"]["pbx1"] == "disconnected"
+        assert body["active_calls"] == 0
+    finally:
+        await client.close()
+
+
+async def test_given_metrics_counted_when_scraped_then_prometheus_text_has_them(store: CallStore) -> None:
+    m = Metrics()
+    m.calls_total.labels(server="pbx1", status="completed").inc(3)
+    m.turn_latency_ms.observe(640)
+    client = await _client(ApiContext(sessions=store.sessions, metrics=m, tokens=[]))
+    try:
+        text = await (await client.get("/metrics")).text()
+        assert 'hotel_calls_total{server="pbx1",status="completed"} 3.0' in text
+        assert "hotel_turn_latency_ms_count 1.0" in text
+    finally:
+        await client.close()
