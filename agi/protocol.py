@@ -314,6 +314,9 @@ class AgiConnection:
         while True:
             line = self._line()
             if line is None:
+                if self.phase is Phase.ENV and not b"agi_".startswith(bytes(self._buf[:4])):
+                    # Not even the start of an environment line: refuse garbage now, not at timeout.
+                    raise AgiProtocolError(f"not an agi_* environment line: {bytes(self._buf[:40])!r}")
                 return NeedData()
             event = self._handle_line(line)
             if event is not None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,6 +36,14 @@ class CallerInfo:
     previous_calls: int = 0
 
 
+def _digits_sql(column: Any) -> Any:
+    """The column without the usual separators, in SQL that SQLite and PostgreSQL both run."""
+    out = column
+    for sep in (" ", "-", ".", "(", ")", "/"):
+        out = func.replace(out, sep, "")
+    return out
+
+
 def phone_key(number: str) -> str:
     """The digits that identify a phone number across formats (+33 6…, 06…, 0033 6…): the last 9."""
     digits = re.sub(r"\D", "", number)
@@ -50,11 +59,11 @@ async def lookup_caller(
     today = today or datetime.now(UTC).date()
     async with sessions() as db:
         rows = (
-            await db.execute(select(Reservation).where(Reservation.phone.contains(key)).order_by(Reservation.check_in))
+            await db.execute(select(Reservation).where(_digits_sql(Reservation.phone).contains(key)).order_by(Reservation.check_in))
         ).scalars()
         mine = [r for r in rows if phone_key(r.phone) == key]
         calls = await db.scalar(
-            select(func.count(VoiceCall.id)).where(or_(VoiceCall.caller_id == caller_id, VoiceCall.caller_id.contains(key)))
+            select(func.count(VoiceCall.id)).where(or_(VoiceCall.caller_id == caller_id, _digits_sql(VoiceCall.caller_id).contains(key)))
         )
     live = [r for r in mine if r.status != ReservationStatus.CANCELLED]
     current = [r for r in live if r.check_out >= today]

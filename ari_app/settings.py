@@ -145,6 +145,7 @@ class BrainSettings(Section):
     model: str = "gpt-4o-mini"
     realtime_model: str = "gpt-realtime"
     realtime_voice: str = "alloy"
+    realtime_websocket_url: str | None = Field(default=None, description="WebSocket base URL for Realtime when it differs from openai_base_url (ws:// or wss://).")
     step_timeout_s: float = Field(default=8.0, gt=0, le=120)
     max_turns: int = Field(default=40, ge=1, le=500)
     max_tokens: int = Field(default=300, ge=16, le=8192)

@@ -184,7 +184,9 @@ class AriClient:
                 status = resp.status
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             reason = str(exc) or type(exc).__name__
-            raise AriUnreachable(f"no answer from Asterisk at {self.base_url}: {reason}", method=method, path=shown) from None
+            raise AriUnreachable(
+                f"no answer from Asterisk at {self.base_url}: {reason}", method=method, path=shown
+            ) from None
         elapsed_ms = (time.monotonic() - started) * 1000
         log.debug("ARI %s %s %s -> %s (%.1f ms)", method, shown, query or "", status, elapsed_ms)
         payload: Any = None
@@ -203,7 +205,9 @@ class AriClient:
                 message = str(payload.get("message") or payload.get("error") or "")
             elif isinstance(payload, str):
                 message = payload[:200]
-            raise error_for_status(status, message or f"HTTP {status}", method=method, path=shown, body=payload)
+            raise error_for_status(
+                status, message or f"HTTP {status}", method=method, path=shown, body=payload
+            )
         return payload
 
     @staticmethod
@@ -227,7 +231,9 @@ class AriClient:
     # asterisk / applications
 
     async def asterisk_info(self) -> AsteriskInfo:
-        info: AsteriskInfo = self._decode("AsteriskInfo", await self._request("GET", "/asterisk/info"), AsteriskInfo.from_json)
+        info: AsteriskInfo = self._decode(
+            "AsteriskInfo", await self._request("GET", "/asterisk/info"), AsteriskInfo.from_json
+        )
         return info
 
     async def get_application(self, name: str | None = None) -> Application:
@@ -280,6 +286,11 @@ class AriClient:
             f"/channels/{_seg(channel_id)}/play",
             {"media": media_param, "lang": lang, "playbackId": playback_id},
         )
+        playback: Playback = self._decode("Playback", payload, Playback.from_json)
+        return playback
+
+    async def get_playback(self, playback_id: str) -> Playback:
+        payload = await self._request("GET", f"/playbacks/{_seg(playback_id)}")
         playback: Playback = self._decode("Playback", payload, Playback.from_json)
         return playback
 
@@ -393,7 +404,9 @@ class AriClient:
         )
 
     async def remove_channel(self, bridge_id: str, channels: Sequence[str]) -> None:
-        await self._request("POST", f"/bridges/{_seg(bridge_id)}/removeChannel", {"channel": ",".join(channels)})
+        await self._request(
+            "POST", f"/bridges/{_seg(bridge_id)}/removeChannel", {"channel": ",".join(channels)}
+        )
 
     # ------------------------------------------------------------------------------------------
     # events WebSocket
@@ -444,7 +457,9 @@ class AriClient:
                     method="GET",
                     path="/ari/events",
                 ) from None
-            raise error_for_status(status, exc.message or f"HTTP {status}", method="GET", path="/ari/events") from None
+            raise error_for_status(
+                status, exc.message or f"HTTP {status}", method="GET", path="/ari/events"
+            ) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise AriUnreachable(
                 f"cannot open the events WebSocket at {self.base_url}: {exc or type(exc).__name__}",
@@ -468,7 +483,9 @@ class AriClient:
                 ws = await self._connect_ws()
             except AriError as exc:
                 if not exc.transient:
-                    log.error("ARI events for app %r on %s: %s; not retrying", self.app, self.server_name, exc)
+                    log.error(
+                        "ARI events for app %r on %s: %s; not retrying", self.app, self.server_name, exc
+                    )
                     raise
                 self.stats.failed_attempts += 1
                 delay = self.backoff.next_delay()
@@ -479,7 +496,12 @@ class AriClient:
             self._ws = ws
             self.backoff.reset()
             self.stats.connects += 1
-            log.info("ARI events WebSocket connected to %s for app %r (attempt %d)", self.server_name, self.app, attempts)
+            log.info(
+                "ARI events WebSocket connected to %s for app %r (attempt %d)",
+                self.server_name,
+                self.app,
+                attempts,
+            )
             yield StreamConnected(first=first, attempts=attempts)
             first = False
             attempts = 0
@@ -491,7 +513,9 @@ class AriClient:
                             event = decode_event(msg.data)
                         except AriEventDecodeError as exc:
                             self.stats.decode_errors += 1
-                            log.warning("ARI event skipped on %s: %s (frame %r)", self.server_name, exc, exc.text)
+                            log.warning(
+                                "ARI event skipped on %s: %s (frame %r)", self.server_name, exc, exc.text
+                            )
                             continue
                         if isinstance(event, UnknownEvent):
                             self.stats.unknown_events += 1
@@ -506,7 +530,11 @@ class AriClient:
                     elif msg.type == aiohttp.WSMsgType.ERROR:
                         reason = f"error: {ws.exception()}"
                         break
-                    elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                    elif msg.type in (
+                        aiohttp.WSMsgType.CLOSE,
+                        aiohttp.WSMsgType.CLOSING,
+                        aiohttp.WSMsgType.CLOSED,
+                    ):
                         break
                     else:
                         log.debug("ARI events: ignoring %s frame", msg.type.name)

@@ -306,7 +306,9 @@ _DECODERS: dict[str, _Decoder] = {
         cause_txt=_req_str(d, "cause_txt"),
         tech_cause=_opt_int(d, "tech_cause"),
     ),
-    "ChannelHold": lambda d: ChannelHold(**_base(d), channel=_channel(d), musicclass=_opt_str(d, "musicclass")),
+    "ChannelHold": lambda d: ChannelHold(
+        **_base(d), channel=_channel(d), musicclass=_opt_str(d, "musicclass")
+    ),
     "ChannelUnhold": lambda d: ChannelUnhold(**_base(d), channel=_channel(d)),
     "ChannelVarset": lambda d: ChannelVarset(
         **_base(d),
@@ -351,7 +353,9 @@ def decode_event_object(data: Any) -> Event:
     try:
         return decoder(data)
     except KeyError as exc:
-        raise AriEventDecodeError(f"{type_} event lacks required field {exc}", json.dumps(data)[:200]) from None
+        raise AriEventDecodeError(
+            f"{type_} event lacks required field {exc}", json.dumps(data)[:200]
+        ) from None
     except (TypeError, ValueError) as exc:
         raise AriEventDecodeError(f"{type_} event has a bad field: {exc}", json.dumps(data)[:200]) from None
 

@@ -110,7 +110,9 @@ class CallContext:
     def now(self) -> datetime:
         return self.tools.now()
 
-    async def run_tool(self, name: str, arguments: dict[str, Any]) -> tuple[ToolResult | None, ToolError | None]:
+    async def run_tool(
+        self, name: str, arguments: dict[str, Any]
+    ) -> tuple[ToolResult | None, ToolError | None]:
         """Run through the registry; a ToolError comes back as a value so brains can speak it."""
         try:
             return await self.registry.run(self.tools, name, arguments), None

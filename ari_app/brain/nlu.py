@@ -163,7 +163,7 @@ def _role_before(toks: list[Tok], i: int) -> str | None:
         w = toks[j].word
         if w in _OUT_WORDS:
             return "out"
-        if w == "to" and j >= i - 2:
+        if w == "to" and (j == i - 1 or (j == i - 2 and toks[i - 1].word == "the")):
             return "out"
         if w in _IN_WORDS:
             return "in"

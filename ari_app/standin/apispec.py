@@ -197,7 +197,11 @@ class ApiSpec:
         folder = api_docs if api_docs is not None else default_api_docs_dir()
         if folder.is_dir() and any(folder.glob("*.json")):
             spec = cls.from_api_docs(folder)
-            log.info("ARI stand-in validates requests against %s (%d operations)", spec.source, len(spec.operations))
+            log.info(
+                "ARI stand-in validates requests against %s (%d operations)",
+                spec.source,
+                len(spec.operations),
+            )
             return spec
         spec = cls.from_project_description()
         log.warning(
@@ -223,14 +227,11 @@ class ApiSpec:
                 return op, {n: unquote(v) for n, v in zip(tpl.names, m.groups(), strict=True)}
         if matched_any:
             allowed = sorted(
-                {
-                    m
-                    for tpl in self._templates
-                    if tpl.regex.match(path)
-                    for m in self._ops_by_path[tpl.path]
-                }
+                {m for tpl in self._templates if tpl.regex.match(path) for m in self._ops_by_path[tpl.path]}
             )
-            raise SpecError(405, f"Method {method} not allowed for /ari{path} (allowed: {', '.join(allowed)})")
+            raise SpecError(
+                405, f"Method {method} not allowed for /ari{path} (allowed: {', '.join(allowed)})"
+            )
         raise SpecError(404, "Resource not found")
 
     def validate(self, op: Operation, query: Iterable[tuple[str, str]], body: Any = None) -> dict[str, str]:
@@ -242,7 +243,9 @@ class ApiSpec:
                 continue
             spec = op.params.get(name)
             if spec is None or spec.param_type != "query":
-                allowed = ", ".join(sorted(p.name for p in op.params.values() if p.param_type == "query")) or "none"
+                allowed = (
+                    ", ".join(sorted(p.name for p in op.params.values() if p.param_type == "query")) or "none"
+                )
                 raise SpecError(400, f"Unknown parameter '{name}' for {where} (allowed: {allowed})")
             if name in seen:
                 raise SpecError(400, f"Parameter '{name}' given twice for {where}")
@@ -257,9 +260,7 @@ class ApiSpec:
                 if spec is None or spec.param_type == "path":
                     raise SpecError(400, f"Unknown field '{key}' in the request body for {where}")
                 if spec.param_type == "body":
-                    if not isinstance(value, Mapping) or not all(
-                        isinstance(v, str) for v in value.values()
-                    ):
+                    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
                         raise SpecError(400, f"Body field '{key}' for {where} must be an object of strings")
                 else:
                     self._check_value(spec, str(value), where)
@@ -282,15 +283,21 @@ class ApiSpec:
                 try:
                     number: float = int(item)
                 except ValueError:
-                    raise SpecError(400, f"Parameter '{spec.name}' for {where} must be an integer, got {item!r}") from None
+                    raise SpecError(
+                        400, f"Parameter '{spec.name}' for {where} must be an integer, got {item!r}"
+                    ) from None
             elif dt == "double":
                 try:
                     number = float(item)
                 except ValueError:
-                    raise SpecError(400, f"Parameter '{spec.name}' for {where} must be a number, got {item!r}") from None
+                    raise SpecError(
+                        400, f"Parameter '{spec.name}' for {where} must be a number, got {item!r}"
+                    ) from None
             elif dt == "boolean":
                 if item.lower() not in ("true", "false"):
-                    raise SpecError(400, f"Parameter '{spec.name}' for {where} must be true or false, got {item!r}")
+                    raise SpecError(
+                        400, f"Parameter '{spec.name}' for {where} must be true or false, got {item!r}"
+                    )
                 continue
             else:
                 number = 0

@@ -120,7 +120,9 @@ def parse_header(data: bytes) -> tuple[int, int, int, int, bool, bytes] | None:
 class RtpLeg(asyncio.DatagramProtocol):
     """One UDP socket standing for Asterisk's end of an externalMedia channel."""
 
-    def __init__(self, remote: tuple[str, int], source: bytes | None = None, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, remote: tuple[str, int], source: bytes | None = None, rng: random.Random | None = None
+    ) -> None:
         rng = rng or random.Random()
         self.remote = remote
         self.source = source or ULAW_SILENCE * FRAME_BYTES
@@ -196,7 +198,9 @@ class RtpLeg(asyncio.DatagramProtocol):
                     ts = (self.ts0 + tick * FRAME_BYTES) & 0xFFFFFFFF
                     header = _HDR.pack(0x80, self.payload_type & 0x7F, seq, ts, self.ssrc)
                     self.transport.sendto(header + payload, self.remote)
-                    self.sent.append(SentPacket(loop.time(), seq, ts, self.ssrc, False, self.payload_type, len(payload)))
+                    self.sent.append(
+                        SentPacket(loop.time(), seq, ts, self.ssrc, False, self.payload_type, len(payload))
+                    )
                     self._sent_count += 1
                 tick += 1
         finally:

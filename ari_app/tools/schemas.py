@@ -299,15 +299,19 @@ def explain_validation(exc: ValidationError) -> str:
     parts: list[str] = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()))
-        msg = str(err.get("msg", "invalid"))
-        msg = msg.removeprefix("Value error, ")
-        if err.get("type") == "extra_forbidden":
+        kind = str(err.get("type", ""))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if kind == "extra_forbidden":
             msg = "is not an argument of this tool"
-        elif err.get("type") == "missing":
+        elif kind == "missing":
             msg = "is required"
-        parts.append(f"{loc} {msg}" if loc else msg)
-    text = "; ".join(parts[:3])
-    return text[:1].upper() + text[1:] + "."
+        elif kind.startswith(("date_", "datetime_")):
+            msg = "should be a date like 2026-12-03" if kind.startswith("date_") else "should be like 2026-12-03T10:00"
+        if loc:
+            parts.append(f"{loc}: {msg}")
+        else:
+            parts.append(msg[:1].upper() + msg[1:])
+    return "; ".join(parts[:3]) + "."
 
 
 def validate_args(model: type[ArgsModel], arguments: Any, limits: Limits | None) -> ArgsModel:

@@ -1,7 +1,7 @@
 """Due callbacks and the outbox, worked off exactly once by any number of service processes.
 
-Claiming is one statement: ``UPDATE … SET status='running', locked_by=me … WHERE id IN (SELECT …
-FOR UPDATE SKIP LOCKED) RETURNING …``. On PostgreSQL the inner ``SKIP LOCKED`` lets several
+Claiming is one statement: ``WITH claim AS MATERIALIZED (SELECT id … LIMIT n FOR UPDATE SKIP
+LOCKED) UPDATE … SET status='running', locked_by=me … WHERE id IN (SELECT id FROM claim) RETURNING …``. On PostgreSQL the inner ``SKIP LOCKED`` lets several
 instances claim disjoint rows without waiting on each other. SQLite ignores ``FOR UPDATE``, but a
 writing statement there holds the database's single write lock from before it reads until it
 commits, so the ``status = 'pending'`` condition is re-read under that lock and a row can't be
@@ -68,10 +68,15 @@ async def _claim(
         .order_by(due_column, model.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        # A CTE is evaluated once. As a plain ``IN (subquery)`` PostgreSQL may re-run the
+        # subquery per row, and each re-run skips the rows this statement just updated and locks
+        # the next ones: one claim then swallows every due row, ignoring the limit.
+        .cte("claim")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     stmt = (
         update(model)
-        .where(model.id.in_(candidates.scalar_subquery()))
+        .where(model.id.in_(select(candidates.c.id)))
         .where(
             or_(
                 model.status == JobStatus.PENDING,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Protocol
 
@@ -69,7 +70,8 @@ class TwilioProvider:
                 retryable=False,
             )
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
-        self._auth = aiohttp.BasicAuth(account_sid, auth_token)
+        token = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode("ascii")
+        self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
         self._from = from_number
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
@@ -83,7 +85,7 @@ class TwilioProvider:
         # A Messaging Service SID (MG…) lets Twilio pick the sender from the service's pool.
         form["MessagingServiceSid" if self._from.startswith("MG") else "From"] = self._from
         try:
-            async with self._session.post(self._url, data=form, auth=self._auth) as resp:
+            async with self._session.post(self._url, data=form, headers=self._headers) as resp:
                 status = resp.status
                 try:
                     body = await resp.json(content_type=None)

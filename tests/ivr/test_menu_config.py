@@ -70,7 +70,7 @@ def test_given_same_synonym_on_two_keys_when_loaded_then_error_names_menu(menu_d
 
 
 def test_given_menus_that_only_point_at_each_other_when_loaded_then_loop_with_no_exit_names_menu() -> None:
-    data = {
+    data: dict[str, Any] = {
         "entry": "a",
         "operator_digit": None,
         "defaults": {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -29,49 +28,61 @@ INSTANCES = ("svc-a", "svc-b")
 async def _prepare(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
-        await conn.execute(text("CREATE TABLE executions (kind VARCHAR(16), item_id INTEGER, instance VARCHAR(64))"))
+        await conn.execute(
+            text("CREATE TABLE executions (kind VARCHAR(16), item_id INTEGER, instance VARCHAR(64))")
+        )
     sessions = session_factory(engine)
     past = datetime.now(UTC) - timedelta(minutes=5)
     async with sessions.begin() as db:
         db.add_all(Callback(phone=f"+1555000{i:04d}", due_at=past, reason="test") for i in range(N))
-        db.add_all(Message(channel="sms", to=f"+1555100{i:04d}", body=f"hello {i}", next_attempt_at=past) for i in range(N))
+        db.add_all(
+            Message(channel="sms", to=f"+1555100{i:04d}", body=f"hello {i}", next_attempt_at=past)
+            for i in range(N)
+        )
 
 
-async def _run_processes(tmp_path: Path, url: str, schema: str | None) -> list[int]:
+async def _run_processes(tmp_path: Path, url: str, schema: str | None) -> list[int | None]:
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     procs = []
     for name in INSTANCES:
-        cmd = [sys.executable, str(SCRIPT), "--url", url, "--instance", name, "--barrier", str(barrier)]
+        args = [str(SCRIPT), "--url", url, "--instance", name, "--barrier", str(barrier)]
         if schema:
-            cmd += ["--schema", schema]
-        procs.append(subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ), stderr=subprocess.PIPE, text=True))
+            args += ["--schema", schema]
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable, *args, cwd=REPO, env=dict(os.environ), stderr=asyncio.subprocess.PIPE
+            )
+        )
     try:
         for _ in range(3000):
             if all((barrier / f"ready-{n}").exists() for n in INSTANCES):
                 break
-            if any(p.poll() is not None for p in procs):
+            if any(p.returncode is not None for p in procs):
                 break
             await asyncio.sleep(0.01)
         (barrier / "go").touch()
         codes = []
         for p in procs:
-            _, err = await asyncio.to_thread(p.communicate, None, 180)
+            _, err = await asyncio.wait_for(p.communicate(), timeout=180)
             if err.strip():
-                print(err[-3000:])
+                print(err.decode()[-3000:])
             codes.append(p.returncode)
         return codes
     finally:
         for p in procs:
-            if p.poll() is None:
+            if p.returncode is None:
                 p.kill()
+                await p.wait()
 
 
 async def _assert_exactly_once(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         rows = (await conn.execute(text("SELECT kind, item_id, instance FROM executions"))).all()
         statuses = Counter(
-            (await conn.execute(text("SELECT status FROM callbacks UNION ALL SELECT status FROM messages"))).scalars()
+            (
+                await conn.execute(text("SELECT status FROM callbacks UNION ALL SELECT status FROM messages"))
+            ).scalars()
         )
     per_item = Counter((kind, item) for kind, item, _ in rows)
     by_instance = Counter(instance for _, _, instance in rows)

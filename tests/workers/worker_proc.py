@@ -63,7 +63,14 @@ async def main(args: argparse.Namespace) -> int:
         await record(sessions, "callback", callback.id, args.instance)
 
     settings = Settings.model_validate(
-        {"worker": {"instance_name": args.instance, "poll_interval_s": 0.05, "batch_size": 5, "lock_timeout_s": 600}}
+        {
+            "worker": {
+                "instance_name": args.instance,
+                "poll_interval_s": 0.05,
+                "batch_size": 5,
+                "lock_timeout_s": 600,
+            }
+        }
     )
     provider = RecordingProvider(sessions, args.instance)
     pool = WorkerPool(sessions, settings, originate=originate, providers={"sms": provider, "email": provider})
