@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agi.ivr import AgiIvrExecutor
-from agi.server import AgiChannel, Route
+from agi.server import AgiChannel, FastAgiServer, Route
 from ari_app.ivr.config import MenuTree
 from ari_app.ivr.engine import IvrEngine
 from models.calls import VoiceCall
@@ -127,3 +127,24 @@ def make_routes(
         "lookup": lookup_route(sessions, vip_min_stays=vip_min_stays),
         "operator": operator_route(app_name),
     }
+
+
+def server_from_settings(settings: Any, tree: Callable[[], MenuTree], sessions: async_sessionmaker[AsyncSession]) -> FastAgiServer:
+    """The FastAGI server as the service runs it: ``asterisk.agi_host/agi_port`` and the ``ivr`` limits."""
+    ivr = settings.ivr
+    routes = make_routes(
+        tree=tree,
+        sessions=sessions,
+        app_name=settings.asterisk.app_name,
+        transfer_context=ivr.transfer_context,
+        vip_min_stays=ivr.vip_min_stays,
+    )
+    return FastAgiServer(
+        routes,
+        host=settings.asterisk.agi_host,
+        port=settings.asterisk.agi_port,
+        idle_timeout_s=ivr.agi_idle_timeout_s,
+        reply_timeout_s=ivr.agi_reply_timeout_s,
+        max_line=ivr.agi_max_line,
+        max_env_lines=ivr.agi_max_env_lines,
+    )

@@ -48,6 +48,7 @@ class Utt:
     def __init__(self, frames: int) -> None:
         self.frames = frames
         self.sent = 0
+        self.before_key = True
         self.fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
     def cancel(self) -> None:
@@ -67,6 +68,7 @@ class PacedMedia:
 
     def play(self, pcm: npt.NDArray[np.int16]) -> Utt:
         u = Utt(-(-len(pcm) // FRAME))
+        u.before_key = self.key_at is None
         self.queue.append(u)
         return u
 
@@ -90,8 +92,8 @@ class PacedMedia:
             if self.queue:
                 u = self.queue[0]
                 u.sent += 1
-                if self.key_at is not None:
-                    self.sent_after_key += 1
+                if self.key_at is not None and u.before_key:
+                    self.sent_after_key += 1  # a frame of the prompt the key should have cut
                 if u.sent >= u.frames:
                     u.fut.set_result(True)
 
@@ -117,7 +119,7 @@ async def one_cut(tree: Any, rng: random.Random) -> tuple[float, int]:
     session = Session(media)
     executor = AriIvrExecutor(session, IvrEngine(tree), tone)  # type: ignore[arg-type]
     run = asyncio.create_task(executor.run())
-    pacer = asyncio.create_task(media.pace(40))
+    pacer = asyncio.create_task(media.pace(20))
     await asyncio.sleep(rng.uniform(0.06, 0.3))
     media.key_at = time.perf_counter()
     session.dtmf.put_nowait("1")
@@ -144,7 +146,7 @@ async def one_hop() -> float:
     return (got[0] - start) * 1000
 
 
-def pct(values: list[float], p: float) -> float:
+def pct(values: list[float] | list[int], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p * (len(s) - 1))))]
 

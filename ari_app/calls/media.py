@@ -7,9 +7,12 @@ The media plane's ``ari_app.media.endpoint.RtpEndpoint`` is the production imple
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from ari_app.session import MediaPort
+
+if TYPE_CHECKING:
+    from ari_app.settings import MediaSettings
 
 
 @runtime_checkable
@@ -31,3 +34,18 @@ class MediaEndpoint(MediaPort, Protocol):
 
 
 EndpointFactory = Callable[[], MediaEndpoint]
+
+
+def rtp_endpoint_factory(media: MediaSettings) -> EndpointFactory:
+    """The production factory: one :class:`ari_app.media.endpoint.RtpEndpoint` per call, ports from
+    ``media.port_min``–``port_max`` on ``media.rtp_host``, codec ``media.codec``."""
+    from ari_app.media.endpoint import PortAllocator, RtpEndpoint
+
+    allocator = PortAllocator(media.rtp_host, media.port_min, media.port_max)
+
+    def make() -> MediaEndpoint:
+        # RtpEndpoint names play_ulaw's argument ``data`` where session.MediaPort says ``payload``;
+        # conversations pass it positionally, so the cast is safe
+        return cast(MediaEndpoint, RtpEndpoint(allocator, codec=media.codec, jitter_depth=media.jitter_frames))
+
+    return make

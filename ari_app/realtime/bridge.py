@@ -551,7 +551,7 @@ class _Run:
                 continue
             item.truncated = True
             item.pending.clear()
-            end_ms = item.played_ms
+            end_ms = item.bytes_queued // 8
             log.debug("realtime: barge-in on %s after %d ms", item.item_id, end_ms)
             await self._send_lock_held(
                 lambda item=item, end_ms=end_ms: conn.conversation.item.truncate(  # type: ignore[misc]

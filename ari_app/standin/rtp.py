@@ -19,6 +19,7 @@ import struct
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 log = logging.getLogger("ari_app.standin.rtp")
 
@@ -151,8 +152,7 @@ class RtpLeg(asyncio.DatagramProtocol):
     # receive side --------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         parsed = parse_header(data)

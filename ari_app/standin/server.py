@@ -494,6 +494,14 @@ class AsteriskStandin:
         await asyncio.sleep(0)
         return dropped
 
+    def inject_raw(self, text: str, app: str = "hotel-operator") -> bool:
+        """Send an arbitrary text frame on the app's events WebSocket (malformed-event tests)."""
+        conn = self._conns.get(app)
+        if conn is None or conn.ws.closed:
+            return False
+        conn.queue.put_nowait(text)
+        return True
+
     def refuse_websockets(self, status: int | None) -> None:
         """While set, answer event WebSocket upgrades with this HTTP status (e.g. 503: Asterisk down)."""
         self._refuse_ws = status
@@ -1103,7 +1111,12 @@ class AsteriskStandin:
         ch = self._stasis_channel(pp["channelId"])
         context = q.get("context") or str(ch.dialplan.get("context", "default"))
         exten = q.get("extension") or str(ch.dialplan.get("exten", "s"))
-        priority = int(q.get("priority", "1"))
+        if "priority" in q:
+            priority = int(q["priority"])
+        elif "context" in q or "extension" in q or "label" in q:
+            priority = 1
+        else:  # nothing given: the next priority of where the channel is
+            priority = int(ch.dialplan.get("priority", 1)) + 1
         if ch.bridge is not None:
             self._leave_bridge(ch)
         for pb in [p for p in self.playbacks.values() if p.target == f"channel:{ch.id}"]:

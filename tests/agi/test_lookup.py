@@ -113,3 +113,18 @@ async def test_given_cancelled_stays_when_looked_up_on_sqlite_and_postgres_then_
     info = await lookup_caller(db_sessions, "+44 20 7946 0018", vip_min_stays=4)
     assert info.stays == 3 and not info.vip
     assert info.previous_calls == 1
+
+
+def test_given_default_settings_when_server_built_then_port_4573_and_three_routes(
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from agi.routes import server_from_settings
+    from ari_app.ivr import MenuStore
+    from ari_app.settings import Settings
+
+    settings = Settings()
+    store = MenuStore.from_settings(settings)
+    server = server_from_settings(settings, lambda: store.tree, sqlite_sessions)
+    assert (server.host, server.port) == ("127.0.0.1", 4573)
+    assert sorted(server.routes) == ["ivr", "lookup", "operator"]
+    assert server.max_line == settings.ivr.agi_max_line

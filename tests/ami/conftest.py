@@ -37,7 +37,8 @@ def load_ami_record() -> AmiRecord:
             continue
         if direction == ">>":
             if text:
-                sent.append(tuple(text.split(": ", 1)) if ": " in text else (text.rstrip(":"), ""))  # type: ignore[arg-type]
+                key, _, value = text.partition(": ")
+                sent.append((key, value))
             elif sent:
                 segments.append((AmiMessage(tuple(sent)), []))
                 sent = []
@@ -145,7 +146,7 @@ async def fake_ami(ami_record: AmiRecord) -> AsyncIterator[FakeAmi]:
 async def until(cond: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
     """Wait for a condition the code under test reaches by itself (never asserts how long it took)."""
     async with asyncio.timeout(timeout_s):
-        while not cond():
+        while not cond():  # noqa: ASYNC110 - the condition is state of the code under test, no event to wait on
             await asyncio.sleep(0.005)
     assert cond(), what
 

@@ -90,13 +90,17 @@ async def count(sessions: async_sessionmaker[AsyncSession], model: Any) -> int:
         return int(await db.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def expected_total(sessions: async_sessionmaker[AsyncSession], type_code: str, ci: date, co: date) -> Decimal:
+async def expected_total(
+    sessions: async_sessionmaker[AsyncSession], type_code: str, ci: date, co: date
+) -> Decimal:
     """What the stay should cost, computed from the rate tables independently of the tools."""
     async with sessions() as db:
         rt = (await db.execute(select(RoomType).where(RoomType.code == type_code))).scalar_one()
         overrides = {
             o.night: Decimal(o.rate)
-            for o in (await db.execute(select(RateOverride).where(RateOverride.room_type_id == rt.id))).scalars()
+            for o in (
+                await db.execute(select(RateOverride).where(RateOverride.room_type_id == rt.id))
+            ).scalars()
         }
     total = Decimal("0")
     night = ci
@@ -139,7 +143,9 @@ def tool_reply(name: str, arguments: str, call_id: str = "call_1", piece: int = 
     first = {"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
     chunks = [_chunk({"role": "assistant", "content": None, "tool_calls": [first]})]
     for i in range(0, len(arguments), piece):
-        chunks.append(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[i : i + piece]}}]}))
+        chunks.append(
+            _chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[i : i + piece]}}]})
+        )
     chunks.append(_chunk({}, "tool_calls"))
     return chunks
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.append(str(Path(__file__).parent))  # for brainkit; appended so `conftest` still means tests/conftest.py
 
 from brainkit import TODAY, FakeChatServer  # noqa: E402
 
@@ -26,13 +26,17 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def hotel(sqlite_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def hotel(
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     await seed_demo_hotel(sqlite_sessions, today=TODAY)
     yield sqlite_sessions
 
 
 @pytest.fixture
-async def any_hotel(db_sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def any_hotel(
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     await seed_demo_hotel(db_sessions, today=TODAY)
     yield db_sessions
 

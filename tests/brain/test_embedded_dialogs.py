@@ -12,12 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ari_app.brain import EmbeddedBrain
 from ari_app.settings import Settings
 from models.calls import ToolRun
-from models.hotel import Callback, Message, PaymentLink, Reservation, ReservationNight, ReservationStatus, Room, RoomType
+from models.hotel import (
+    Callback,
+    Message,
+    PaymentLink,
+    Reservation,
+    ReservationNight,
+    ReservationStatus,
+    Room,
+    RoomType,
+)
 
 Sessions = async_sessionmaker[AsyncSession]
 
 
-async def _book_existing(hotel: Sessions, settings: Settings, ci: date, co: date, name: str = "Jane Doe") -> Reservation:
+async def _book_existing(
+    hotel: Sessions, settings: Settings, ci: date, co: date, name: str = "Jane Doe"
+) -> Reservation:
     """A booking made on an earlier call from the caller's phone, through the same brain."""
     ctx = await new_call(hotel, settings, session_id="earlier")
     brain = EmbeddedBrain()
@@ -51,7 +62,12 @@ async def test_given_caller_books_with_date_correction_when_confirming_then_one_
     rows = await reservations(hotel)
     assert len(rows) == 1
     res = rows[0]
-    assert (res.check_in, res.check_out, res.adults, res.children) == (date(2026, 12, 3), date(2026, 12, 4), 2, 1)
+    assert (res.check_in, res.check_out, res.adults, res.children) == (
+        date(2026, 12, 3),
+        date(2026, 12, 4),
+        2,
+        1,
+    )
     code = await type_code(hotel, res.room_type_id)
     assert res.total == await expected_total(hotel, code, res.check_in, res.check_out)
     assert " ".join(res.confirmation_code) in r.text
@@ -113,8 +129,10 @@ async def test_given_pet_rooms_full_when_caller_brings_dog_then_alternative_offe
 ) -> None:
     async with hotel.begin() as db:  # every pet-friendly room is taken on 10 and 11 December
         rooms = (
-            await db.execute(select(Room).join(RoomType).where(RoomType.pets_allowed.is_(True)))
-        ).scalars().all()
+            (await db.execute(select(Room).join(RoomType).where(RoomType.pets_allowed.is_(True))))
+            .scalars()
+            .all()
+        )
         for i, room in enumerate(rooms):
             res = Reservation(
                 confirmation_code=f"FULL{i:02d}", guest_name="Block", check_in=date(2026, 12, 10),
@@ -122,10 +140,15 @@ async def test_given_pet_rooms_full_when_caller_brings_dog_then_alternative_offe
             )  # fmt: skip
             db.add(res)
             await db.flush()
-            db.add_all(ReservationNight(reservation_id=res.id, room_id=room.id, night=n) for n in (date(2026, 12, 10), date(2026, 12, 11)))
+            db.add_all(
+                ReservationNight(reservation_id=res.id, room_id=room.id, night=n)
+                for n in (date(2026, 12, 10), date(2026, 12, 11))
+            )
     before = await count(hotel, Reservation)
     brain, ctx = EmbeddedBrain(), await new_call(hotel, settings)
-    r = await say(brain, ctx, "i want to book a room with my dog from december 10 to december 12 for two adults")
+    r = await say(
+        brain, ctx, "i want to book a room with my dog from december 10 to december 12 for two adults"
+    )
     assert "fully booked for guests with a pet" in r.text and "nearest" in r.text
     alt = ctx.state.alternative
     assert alt is not None
@@ -136,7 +159,10 @@ async def test_given_pet_rooms_full_when_caller_brings_dog_then_alternative_offe
     rows = await reservations(hotel)
     assert len(rows) == before + 1
     res = rows[-1]
-    assert res.pets and (res.check_in.isoformat(), res.check_out.isoformat()) == (alt["check_in"], alt["check_out"])
+    assert res.pets and (res.check_in.isoformat(), res.check_out.isoformat()) == (
+        alt["check_in"],
+        alt["check_out"],
+    )
     async with hotel() as db:
         rt = await db.get(RoomType, res.room_type_id)
     assert rt is not None and rt.pets_allowed
@@ -156,7 +182,9 @@ async def test_given_pets_policy_question_then_answer_from_facts_and_nothing_boo
     assert runs == ["hotel_info"]
 
 
-async def test_given_question_mid_booking_when_answered_then_booking_continues(hotel: Sessions, settings: Settings) -> None:
+async def test_given_question_mid_booking_when_answered_then_booking_continues(
+    hotel: Sessions, settings: Settings
+) -> None:
     brain, ctx = EmbeddedBrain(), await new_call(hotel, settings)
     await say(brain, ctx, "i'd like a room from december 3 to december 5")
     r = await say(brain, ctx, "what time is check in")
@@ -180,7 +208,9 @@ async def test_given_caller_with_booking_when_cancelling_by_caller_id_then_cance
     assert await count(hotel, ReservationNight) == 0
 
 
-async def test_given_other_phone_when_cancelling_by_code_then_name_checked_first(hotel: Sessions, settings: Settings) -> None:
+async def test_given_other_phone_when_cancelling_by_code_then_name_checked_first(
+    hotel: Sessions, settings: Settings
+) -> None:
     res = await _book_existing(hotel, settings, date(2026, 12, 15), date(2026, 12, 17), name="Jane Doe")
     brain, ctx = EmbeddedBrain(), await new_call(hotel, settings, caller="+14155550000", session_id="other")
     await say(brain, ctx, "i want to cancel a booking")
@@ -211,7 +241,9 @@ async def test_given_arrival_inside_free_window_when_cancelling_then_fee_asked_b
     assert (await reservations(hotel))[0].status == ReservationStatus.CANCELLED
 
 
-async def test_given_caller_asks_for_a_person_then_transfer_action_to_front_desk(hotel: Sessions, settings: Settings) -> None:
+async def test_given_caller_asks_for_a_person_then_transfer_action_to_front_desk(
+    hotel: Sessions, settings: Settings
+) -> None:
     brain, ctx = EmbeddedBrain(), await new_call(hotel, settings)
     r = await say(brain, ctx, "can i talk to a real person please")
     assert r.actions and r.actions[-1].kind == "transfer"
@@ -225,7 +257,10 @@ async def test_given_caller_asks_for_reservations_by_keypad_flow_then_transfer_t
 ) -> None:
     brain, ctx = EmbeddedBrain(), await new_call(hotel, settings)
     r = await say(brain, ctx, "connect me to someone in reservations")
-    assert r.actions[-1].kind == "transfer" and r.actions[-1].data["extension"] == settings.hotel.departments["reservations"]
+    assert (
+        r.actions[-1].kind == "transfer"
+        and r.actions[-1].data["extension"] == settings.hotel.departments["reservations"]
+    )
     r = await say(brain, ctx, "0", mode="dtmf")
     assert r.actions[-1].kind == "transfer"
     assert await count(hotel, Reservation) == 0
@@ -245,7 +280,9 @@ async def test_given_callback_request_when_caller_id_accepted_then_callback_row_
     assert cb.due_at == datetime(2026, 11, 21, 15, 0, tzinfo=UTC)  # 10:00 in New York
 
 
-async def test_given_nonsense_three_times_then_person_offered_then_transferred(hotel: Sessions, settings: Settings) -> None:
+async def test_given_nonsense_three_times_then_person_offered_then_transferred(
+    hotel: Sessions, settings: Settings
+) -> None:
     brain, ctx = EmbeddedBrain(), await new_call(hotel, settings)
     r1 = await say(brain, ctx, "purple monkey dishwasher")
     assert "didn't catch" in r1.text and not r1.actions
@@ -256,7 +293,9 @@ async def test_given_nonsense_three_times_then_person_offered_then_transferred(h
     assert await count(hotel, Reservation) == 0
 
 
-async def test_given_menu_fallback_setting_when_nonsense_three_times_then_menu_action(hotel: Sessions, settings: Settings) -> None:
+async def test_given_menu_fallback_setting_when_nonsense_three_times_then_menu_action(
+    hotel: Sessions, settings: Settings
+) -> None:
     settings.brain.fallback_action = "menu"
     brain, ctx = EmbeddedBrain(), await new_call(hotel, settings)
     for text in ("asdf", "qwerty", "zxcv"):
@@ -264,7 +303,9 @@ async def test_given_menu_fallback_setting_when_nonsense_three_times_then_menu_a
     assert [a.kind for a in r.actions] == ["menu"]
 
 
-async def test_given_returning_guest_when_greeted_then_by_first_name(hotel: Sessions, settings: Settings) -> None:
+async def test_given_returning_guest_when_greeted_then_by_first_name(
+    hotel: Sessions, settings: Settings
+) -> None:
     await _book_existing(hotel, settings, date(2026, 12, 15), date(2026, 12, 17), name="Jane Doe")
     brain, ctx = EmbeddedBrain(), await new_call(hotel, settings, session_id="second-call")
     r = await greet(brain, ctx)
@@ -286,7 +327,9 @@ async def test_given_keypad_yes_at_confirmation_then_booked(hotel: Sessions, set
     assert (res.check_in, res.check_out, res.phone) == (date(2027, 1, 5), date(2027, 1, 7), "5551239876")
 
 
-async def test_given_price_question_without_dates_then_range_then_quote_for_dates(hotel: Sessions, settings: Settings) -> None:
+async def test_given_price_question_without_dates_then_range_then_quote_for_dates(
+    hotel: Sessions, settings: Settings
+) -> None:
     brain, ctx = EmbeddedBrain(), await new_call(hotel, settings)
     r = await say(brain, ctx, "how much is a room")
     assert "start at 129 dollars" in r.text and "which dates" in r.text.lower()

@@ -7,7 +7,16 @@ import logging
 from datetime import date
 
 import pytest
-from brainkit import FakeChatServer, count, expected_total, new_call, reservations, say, text_reply, tool_reply
+from brainkit import (
+    FakeChatServer,
+    count,
+    expected_total,
+    new_call,
+    reservations,
+    say,
+    text_reply,
+    tool_reply,
+)
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,7 +45,9 @@ async def test_given_model_calls_availability_then_result_goes_back_and_reply_st
     args = {"check_in": "2026-12-03", "check_out": "2026-12-05", "adults": 2}
     llm_server.script = [
         tool_reply("check_availability", json.dumps(args)),
-        text_reply("The Standard Queen is free for those two nights. It comes to 258 dollars in total. Shall I book it?"),
+        text_reply(
+            "The Standard Queen is free for those two nights. It comes to 258 dollars in total. Shall I book it?"
+        ),
     ]
     r = await say(brain, ctx, "do you have a room december third to fifth for two")
     (called,) = r.tools
@@ -66,7 +77,15 @@ async def test_given_model_calls_availability_then_result_goes_back_and_reply_st
 @pytest.mark.parametrize(
     "arguments",
     [
-        json.dumps({"check_in": "2026-12-03", "check_out": "2026-12-05", "adults": 40, "room_type": "STD", "guest_name": "Al Bo"}),
+        json.dumps(
+            {
+                "check_in": "2026-12-03",
+                "check_out": "2026-12-05",
+                "adults": 40,
+                "room_type": "STD",
+                "guest_name": "Al Bo",
+            }
+        ),
         '{"check_in": "2026-12-03", "check_out": ',  # truncated JSON
     ],
 )
@@ -102,7 +121,9 @@ async def test_given_endpoint_hangs_then_embedded_brain_answers_and_log_says_so(
     assert "which would you like" in r.text.lower() and len(llm_server.requests) == 1
 
 
-async def test_given_endpoint_unreachable_or_erroring_then_fallback(hotel: Sessions, settings: Settings, llm_server: FakeChatServer) -> None:
+async def test_given_endpoint_unreachable_or_erroring_then_fallback(
+    hotel: Sessions, settings: Settings, llm_server: FakeChatServer
+) -> None:
     settings = _llm_settings(settings, llm_server)
     llm_server.script = ["error"]
     ctx = await new_call(hotel, settings)
@@ -114,17 +135,24 @@ async def test_given_endpoint_unreachable_or_erroring_then_fallback(hotel: Sessi
     assert ctx2.llm_failed and ctx.facts.topics["pets"].answer in r.text
 
 
-async def test_given_model_transfers_then_action_ends_the_turn(hotel: Sessions, settings: Settings, llm_server: FakeChatServer) -> None:
+async def test_given_model_transfers_then_action_ends_the_turn(
+    hotel: Sessions, settings: Settings, llm_server: FakeChatServer
+) -> None:
     brain = make_brain(_llm_settings(settings, llm_server))
     ctx = await new_call(hotel, settings)
     llm_server.script = [tool_reply("transfer_to_human", json.dumps({"department": "housekeeping"}))]
     r = await say(brain, ctx, "i need more towels")
-    assert r.actions[-1].kind == "transfer" and r.actions[-1].data["extension"] == settings.hotel.departments["housekeeping"]
+    assert (
+        r.actions[-1].kind == "transfer"
+        and r.actions[-1].data["extension"] == settings.hotel.departments["housekeeping"]
+    )
     assert r.text  # something is said before the transfer
     assert len(llm_server.requests) == 1
 
 
-async def test_given_turn_cap_reached_then_handed_to_front_desk(hotel: Sessions, settings: Settings, llm_server: FakeChatServer) -> None:
+async def test_given_turn_cap_reached_then_handed_to_front_desk(
+    hotel: Sessions, settings: Settings, llm_server: FakeChatServer
+) -> None:
     settings = _llm_settings(settings, llm_server)
     settings.brain.max_turns = 1
     brain = make_brain(settings)

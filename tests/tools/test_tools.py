@@ -61,27 +61,51 @@ async def test_given_seed_run_twice_then_demo_hotel_exists_once(hotel: Sessions)
     assert await _count(hotel, RateOverride) == 4 * 16
 
 
-async def test_given_stay_with_override_night_then_total_sums_nightly_rates(hotel: Sessions, make_ctx: CtxFactory) -> None:
-    res = await REG.run(make_ctx(), "check_availability", {"check_in": "2026-12-23", "check_out": "2026-12-26", "adults": 2})
+async def test_given_stay_with_override_night_then_total_sums_nightly_rates(
+    hotel: Sessions, make_ctx: CtxFactory
+) -> None:
+    res = await REG.run(
+        make_ctx(), "check_availability", {"check_in": "2026-12-23", "check_out": "2026-12-26", "adults": 2}
+    )
     std = next(o for o in res.data["options"] if o["room_type"] == "STD")
     async with hotel() as db:
         rt = (await db.execute(select(RoomType).where(RoomType.code == "STD"))).scalar_one()
-        over = {o.night: o.rate for o in (await db.execute(select(RateOverride).where(RateOverride.room_type_id == rt.id))).scalars()}
+        over = {
+            o.night: o.rate
+            for o in (
+                await db.execute(select(RateOverride).where(RateOverride.room_type_id == rt.id))
+            ).scalars()
+        }
     nights = [date(2026, 12, 23) + timedelta(days=i) for i in range(3)]
     assert [Decimal(n["rate"]) for n in std["nightly"]] == [over.get(n, rt.base_rate) for n in nights]
     assert Decimal(std["total"]) == sum((over.get(n, rt.base_rate) for n in nights), Decimal(0))
-    assert Decimal(std["nightly"][0]["rate"]) == rt.base_rate and Decimal(std["nightly"][1]["rate"]) > rt.base_rate
+    assert (
+        Decimal(std["nightly"][0]["rate"]) == rt.base_rate
+        and Decimal(std["nightly"][1]["rate"]) > rt.base_rate
+    )
 
 
-async def test_given_type_full_on_one_middle_night_then_not_offered(hotel: Sessions, make_ctx: CtxFactory) -> None:
+async def test_given_type_full_on_one_middle_night_then_not_offered(
+    hotel: Sessions, make_ctx: CtxFactory
+) -> None:
     async with hotel.begin() as db:
-        await db.execute(update(Room).where(Room.room_type_id == select(RoomType.id).where(RoomType.code == "KNG").scalar_subquery()).values(active=False))
-    res = await REG.run(make_ctx(), "check_availability", {"check_in": "2026-12-03", "check_out": "2026-12-06", "adults": 1})
+        await db.execute(
+            update(Room)
+            .where(Room.room_type_id == select(RoomType.id).where(RoomType.code == "KNG").scalar_subquery())
+            .values(active=False)
+        )
+    res = await REG.run(
+        make_ctx(), "check_availability", {"check_in": "2026-12-03", "check_out": "2026-12-06", "adults": 1}
+    )
     assert "KNG" not in {o["room_type"] for o in res.data["options"]}
     ctx = make_ctx()
     for i in range(8):  # every Standard Queen taken on the 4th only
-        await _book(ctx, check_in="2026-12-04", check_out="2026-12-05", guest_name="Block", idempotency_key=f"k{i}")
-    res = await REG.run(make_ctx(), "check_availability", {"check_in": "2026-12-03", "check_out": "2026-12-06", "adults": 1})
+        await _book(
+            ctx, check_in="2026-12-04", check_out="2026-12-05", guest_name="Block", idempotency_key=f"k{i}"
+        )
+    res = await REG.run(
+        make_ctx(), "check_availability", {"check_in": "2026-12-03", "check_out": "2026-12-06", "adults": 1}
+    )
     assert "STD" not in {o["room_type"] for o in res.data["options"]}
     assert {o["room_type"] for o in res.data["options"]} == {"DBL", "SUI"}
 
@@ -96,14 +120,26 @@ async def test_given_same_request_retried_then_one_booking(hotel: Sessions, make
     assert other_call["confirmation_code"] != first["confirmation_code"]
 
 
-async def test_given_two_callers_race_for_last_room_then_exactly_one_wins(hotel: Sessions, make_ctx: CtxFactory) -> None:
+async def test_given_two_callers_race_for_last_room_then_exactly_one_wins(
+    hotel: Sessions, make_ctx: CtxFactory
+) -> None:
     async with hotel.begin() as db:
         suite = (await db.execute(select(RoomType).where(RoomType.code == "SUI"))).scalar_one()
-        rooms = (await db.execute(select(Room).where(Room.room_type_id == suite.id).order_by(Room.number))).scalars().all()
+        rooms = (
+            (await db.execute(select(Room).where(Room.room_type_id == suite.id).order_by(Room.number)))
+            .scalars()
+            .all()
+        )
         for room in rooms[1:]:
             room.active = False  # one suite left
-    a = REG.run(make_ctx(session_id="a"), "create_reservation", {**STAY, "room_type": "SUI", "guest_name": "Ann Able"})
-    b = REG.run(make_ctx(session_id="b"), "create_reservation", {**STAY, "room_type": "SUI", "guest_name": "Bob Baker"})
+    a = REG.run(
+        make_ctx(session_id="a"), "create_reservation", {**STAY, "room_type": "SUI", "guest_name": "Ann Able"}
+    )
+    b = REG.run(
+        make_ctx(session_id="b"),
+        "create_reservation",
+        {**STAY, "room_type": "SUI", "guest_name": "Bob Baker"},
+    )
     results = await asyncio.gather(a, b, return_exceptions=True)
     wins = [r for r in results if not isinstance(r, BaseException)]
     losses = [r for r in results if isinstance(r, BaseException)]
@@ -112,7 +148,9 @@ async def test_given_two_callers_race_for_last_room_then_exactly_one_wins(hotel:
     assert await _count(hotel, Reservation) == 1 and await _count(hotel, ReservationNight) == 2
 
 
-async def test_given_booked_room_taken_then_next_free_room_of_type_used(hotel: Sessions, make_ctx: CtxFactory) -> None:
+async def test_given_booked_room_taken_then_next_free_room_of_type_used(
+    hotel: Sessions, make_ctx: CtxFactory
+) -> None:
     codes = [await _book(make_ctx(session_id=f"s{i}"), room_type="SUI") for i in range(2)]
     async with hotel() as db:
         rooms = {r.room_id for r in (await db.execute(select(Reservation))).scalars()}
@@ -131,7 +169,10 @@ async def test_given_booked_room_taken_then_next_free_room_of_type_used(hotel: S
         ({**STAY, "adults": 0}, "adults"),
         ({**STAY, "check_in": "next tuesday"}, "check_in"),
         ({**STAY, "guest_name": "Robert'); DROP TABLE reservations;--"}, "letters only"),
-        ({**STAY, "room_type": "STD", "guest_name": "Al Bo", "card_number": "4111111111111111"}, "not an argument"),
+        (
+            {**STAY, "room_type": "STD", "guest_name": "Al Bo", "card_number": "4111111111111111"},
+            "not an argument",
+        ),
     ],
 )
 async def test_given_bad_booking_arguments_then_tool_error_and_nothing_booked(
@@ -147,7 +188,9 @@ async def test_given_bad_booking_arguments_then_tool_error_and_nothing_booked(
     assert not run.ok and "4111111111111111" not in str(run.arguments)
 
 
-async def test_given_tool_run_on_a_call_then_recorded_with_latency_and_listed_on_call(hotel: Sessions, make_ctx: CtxFactory) -> None:
+async def test_given_tool_run_on_a_call_then_recorded_with_latency_and_listed_on_call(
+    hotel: Sessions, make_ctx: CtxFactory
+) -> None:
     from models.store import CallStore
 
     store = CallStore(hotel)
@@ -161,10 +204,16 @@ async def test_given_tool_run_on_a_call_then_recorded_with_latency_and_listed_on
         await REG.run(ctx, "drop_tables", {})
 
 
-async def test_given_cancel_then_nights_freed_and_status_cancelled(hotel: Sessions, make_ctx: CtxFactory) -> None:
+async def test_given_cancel_then_nights_freed_and_status_cancelled(
+    hotel: Sessions, make_ctx: CtxFactory
+) -> None:
     booked = await _book(make_ctx())
     with pytest.raises(NotFound):  # a stranger with the code but not the name or phone
-        await REG.run(make_ctx(caller="+14155550000"), "cancel_reservation", {"confirmation_code": booked["confirmation_code"]})
+        await REG.run(
+            make_ctx(caller="+14155550000"),
+            "cancel_reservation",
+            {"confirmation_code": booked["confirmation_code"]},
+        )
     res = await REG.run(make_ctx(), "cancel_reservation", {"confirmation_code": booked["confirmation_code"]})
     assert res.data["cancelled"] and res.data["fee"] == "0"
     assert await _count(hotel, ReservationNight) == 0
@@ -172,9 +221,13 @@ async def test_given_cancel_then_nights_freed_and_status_cancelled(hotel: Sessio
         assert (await db.execute(select(Reservation.status))).scalar_one() == ReservationStatus.CANCELLED
 
 
-async def test_given_payment_link_then_signed_expiring_and_stored(hotel: Sessions, make_ctx: CtxFactory, settings: Settings) -> None:
+async def test_given_payment_link_then_signed_expiring_and_stored(
+    hotel: Sessions, make_ctx: CtxFactory, settings: Settings
+) -> None:
     booked = await _book(make_ctx())
-    res = await REG.run(make_ctx(), "generate_payment_link", {"confirmation_code": booked["confirmation_code"]})
+    res = await REG.run(
+        make_ctx(), "generate_payment_link", {"confirmation_code": booked["confirmation_code"]}
+    )
     url = res.data["url"]
     assert url.startswith(settings.hotel.payment_page_url + "?token=")
     token = url.split("token=", 1)[1]
@@ -185,19 +238,34 @@ async def test_given_payment_link_then_signed_expiring_and_stored(hotel: Session
         verify_payment_token("other-secret", token)
     with pytest.raises(InvalidArguments):
         verify_payment_token(secret, token, now=datetime.now(UTC) + timedelta(days=30))
-    again = await REG.run(make_ctx(), "generate_payment_link", {"confirmation_code": booked["confirmation_code"]})
+    again = await REG.run(
+        make_ctx(), "generate_payment_link", {"confirmation_code": booked["confirmation_code"]}
+    )
     assert again.data["url"] == url and await _count(hotel, PaymentLink) == 1
-    sms = await REG.run(make_ctx(), "send_sms_confirmation", {"confirmation_code": booked["confirmation_code"]})
+    sms = await REG.run(
+        make_ctx(), "send_sms_confirmation", {"confirmation_code": booked["confirmation_code"]}
+    )
     async with hotel() as db:
         msg = (await db.execute(select(Message))).scalar_one()
-    assert msg.id == sms.data["message_id"] and msg.status == "pending" and booked["confirmation_code"] in msg.body and url in msg.body
+    assert (
+        msg.id == sms.data["message_id"]
+        and msg.status == "pending"
+        and booked["confirmation_code"] in msg.body
+        and url in msg.body
+    )
     settings.hotel.payment_link_secret = type(settings.hotel.payment_link_secret)("")
     with pytest.raises(NotConfigured):
         await REG.run(make_ctx(), "generate_payment_link", {"confirmation_code": booked["confirmation_code"]})
 
 
-async def test_given_callback_times_then_future_stored_and_past_rejected(hotel: Sessions, make_ctx: CtxFactory) -> None:
-    res = await REG.run(make_ctx(), "schedule_callback", {"phone": "555 123 0134", "when": "2026-11-21T09:30", "reason": "rates"})
+async def test_given_callback_times_then_future_stored_and_past_rejected(
+    hotel: Sessions, make_ctx: CtxFactory
+) -> None:
+    res = await REG.run(
+        make_ctx(),
+        "schedule_callback",
+        {"phone": "555 123 0134", "when": "2026-11-21T09:30", "reason": "rates"},
+    )
     async with hotel() as db:
         cb = (await db.execute(select(Callback))).scalar_one()
     assert cb.due_at == datetime(2026, 11, 21, 14, 30, tzinfo=UTC) and cb.id == res.data["callback_id"]
@@ -207,9 +275,15 @@ async def test_given_callback_times_then_future_stored_and_past_rejected(hotel: 
         await REG.run(make_ctx(), "schedule_callback", {"phone": "12", "when": "2026-11-21T09:30"})
 
 
-async def test_given_actions_then_transfer_hold_hangup_and_unknown_department_refused(make_ctx: CtxFactory, settings: Settings) -> None:
+async def test_given_actions_then_transfer_hold_hangup_and_unknown_department_refused(
+    make_ctx: CtxFactory, settings: Settings
+) -> None:
     t = await REG.run(make_ctx(), "transfer_to_human", {"department": "Manager"})
-    assert t.action is not None and t.action.kind == "transfer" and t.action.data["extension"] == settings.hotel.departments["manager"]
+    assert (
+        t.action is not None
+        and t.action.kind == "transfer"
+        and t.action.data["extension"] == settings.hotel.departments["manager"]
+    )
     h = await REG.run(make_ctx(), "play_hold_music", {"seconds": 20})
     assert h.action is not None and h.action.kind == "hold" and h.action.data["seconds"] == 20
     e = await REG.run(make_ctx(), "end_call", {})
@@ -220,10 +294,16 @@ async def test_given_actions_then_transfer_hold_hangup_and_unknown_department_re
         await REG.run(make_ctx(), "play_hold_music", {"seconds": 3600})
 
 
-async def test_given_history_and_lookup_then_returning_guest_found(hotel: Sessions, make_ctx: CtxFactory) -> None:
+async def test_given_history_and_lookup_then_returning_guest_found(
+    hotel: Sessions, make_ctx: CtxFactory
+) -> None:
     booked = await _book(make_ctx())
     hist = await REG.run(make_ctx(caller=""), "get_caller_history", {"phone": "(555) 123-0134"})
-    assert hist.data["known"] and hist.data["first_name"] == "Jane" and hist.data["upcoming"][0]["confirmation_code"] == booked["confirmation_code"]
+    assert (
+        hist.data["known"]
+        and hist.data["first_name"] == "Jane"
+        and hist.data["upcoming"][0]["confirmation_code"] == booked["confirmation_code"]
+    )
     new = await REG.run(make_ctx(), "get_caller_history", {"phone": "+1 415 555 0000"})
     assert not new.data["known"] and new.data["name"] == ""
     found = await REG.run(make_ctx(), "find_reservation", {"phone": "5551230134"})
@@ -245,7 +325,9 @@ def test_given_every_tool_then_schema_is_valid_json_schema_and_openai_shaped() -
         params = tool["function"]["parameters"]
         jsonschema.Draft202012Validator.check_schema(params)
         assert tool["type"] == "function" and params["type"] == "object" and tool["function"]["description"]
-    booking = next(t for t in tools if t["function"]["name"] == "create_reservation")["function"]["parameters"]
+    booking = next(t for t in tools if t["function"]["name"] == "create_reservation")["function"][
+        "parameters"
+    ]
     jsonschema.validate({**STAY, "room_type": "STD", "guest_name": "A B"}, booking)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**STAY, "room_type": "STD"}, booking)
