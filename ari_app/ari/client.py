@@ -13,10 +13,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -113,7 +114,8 @@ class AriClient:
         self.base_url = url
         self.app = app
         self.server_name = server_name
-        self._auth_header = aiohttp.BasicAuth(user, password).encode()
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        self._auth_header = f"Basic {token}"
         self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
         self.backoff = backoff or Backoff()
         self.heartbeat_s = heartbeat_s
@@ -467,7 +469,7 @@ class AriClient:
                 path="/ari/events",
             ) from None
 
-    async def events(self) -> AsyncIterator[StreamItem]:
+    async def events(self) -> AsyncGenerator[StreamItem, None]:
         """Typed events, forever, reconnecting as needed; ends after :meth:`stop_events`.
 
         Raises :class:`AriAuthError` / :class:`AriAppRefused` (permanent) instead of retrying them.

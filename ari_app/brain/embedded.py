@@ -417,7 +417,10 @@ class EmbeddedBrain:
         if ci is not None and ci != st.check_in and ci < today:
             return False, f"{short_date(ci)}, {ci.year} is in the past. What date would you like to check in?"
         if co is not None and co != st.check_out and co <= today:
-            return False, f"{short_date(co)}, {co.year} is in the past. What date would you like to check out?"
+            return (
+                False,
+                f"{short_date(co)}, {co.year} is in the past. What date would you like to check out?",
+            )
         if ci is not None and ci > today + timedelta(days=hotel.booking_horizon_days):
             return (
                 False,

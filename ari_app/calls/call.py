@@ -65,10 +65,17 @@ class TransferOutcome(enum.Enum):
 
 
 class CallSetupError(Exception):
-    """A setup step failed; the call ends (status ``failed``) and nothing else is affected."""
+    """A setup step failed; the call ends (status ``failed``) and nothing else is affected.
 
-    def __init__(self, step: str, detail: object) -> None:
+    ``short`` fits the call row's ``end_reason`` (64 characters): the step and the kind of failure
+    (HTTP status, ``timeout`` or the error's type); the log line carries the whole message."""
+
+    def __init__(self, step: str, detail: object, kind: str | None = None) -> None:
         self.step = step
+        if kind is None:
+            status = getattr(detail, "status", None)
+            kind = str(status) if status is not None else type(detail).__name__
+        self.short = f"{step} ({kind})"
         super().__init__(f"{step}: {detail}")
 
 
@@ -313,7 +320,7 @@ class Call:
         except CallSetupError as exc:
             self._setup_failed = True
             self.log.error("call setup failed at %s; ending this call only", exc)
-            self._note_end(f"setup_failed: {exc}", CallStatus.FAILED)
+            self._note_end(f"setup_failed: {exc.short}", CallStatus.FAILED)
         except CallGone:
             self._caller_present = False
             self._note_end(
@@ -394,7 +401,8 @@ class Call:
         self._media_ready = True
         self.life.advance(CallState.WAITING_MEDIA)
         self._generation += 1
-        em_id = f"{OWN_ID_PREFIX}em-{self.session_id}-{self._generation}"
+        # unique per run too: a re-adopted call must not collide with its previous run's leftovers
+        em_id = f"{OWN_ID_PREFIX}em-{self.session_id}-{self._generation}{uuid.uuid4().hex[:6]}"
         loop = asyncio.get_running_loop()
         self._em_ready = loop.create_future()
         self.em_id = em_id
@@ -422,6 +430,7 @@ class Call:
             raise CallSetupError(
                 "externalMedia",
                 f"channel {em_id} did not enter Stasis within {self.host.options.media_stasis_timeout_s:g} s",
+                kind="no StasisStart",
             ) from None
         try:
             await client.add_channel(self.bridge_id, [self.channel_id, em_id])
@@ -533,6 +542,15 @@ class Call:
 
     async def on_reconnected(self, channel_ids: frozenset[str]) -> None:
         """After a WebSocket outage: settle what events we may have missed for this call."""
+        em_wait = self._em_ready
+        if em_wait is not None and not em_wait.done() and self.em_id in channel_ids:
+            try:
+                em = await self.client.get_channel(self.em_id)
+            except AriError:
+                pass
+            else:
+                if em.dialplan.app_name == "Stasis" and not em_wait.done():
+                    em_wait.set_result(None)  # its StasisStart came while we could not hear it
         for playback_id, fut in list(self._playbacks.items()):
             if fut.done():
                 continue
@@ -662,7 +680,7 @@ class Call:
         await self._caller_op(self.client.start_moh(self.channel_id, moh_class))
         self.on_hold = True
         self._generation += 1
-        desk_id = f"{OWN_ID_PREFIX}desk-{self.session_id}-{self._generation}"
+        desk_id = f"{OWN_ID_PREFIX}desk-{self.session_id}-{self._generation}{uuid.uuid4().hex[:6]}"
         self.desk_id = desk_id
         self._desk_result = asyncio.get_running_loop().create_future()
         self.host.claim_channel(desk_id, self, "desk")

@@ -107,6 +107,7 @@ class CallManager:
         self._helpers: set[asyncio.Task[Any]] = set()
         self._tg: asyncio.TaskGroup | None = None
         self._draining = False
+        self._stop = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self.connected = asyncio.Event()
@@ -160,9 +161,10 @@ class CallManager:
         self._helpers.add(task)
         task.add_done_callback(self._helpers.discard)
 
-    async def _hello(self) -> None:
-        """GET /asterisk/info until Asterisk answers (transient errors back off; permanent raise)."""
-        while True:
+    async def _hello(self) -> bool:
+        """GET /asterisk/info until Asterisk answers (transient errors back off; permanent raise).
+        False if a stop came first."""
+        while not self._stop.is_set():
             try:
                 info = await self.client.asterisk_info()
             except AriError as exc:
@@ -173,20 +175,28 @@ class CallManager:
                 log.warning(
                     "Asterisk %s not reachable (%s); retrying in %.1f s", self.server_name, exc, delay
                 )
-                await asyncio.sleep(delay)
+                try:
+                    async with asyncio.timeout(delay):
+                        await self._stop.wait()
+                except TimeoutError:
+                    pass
                 continue
             self.asterisk_version = info.version
             log.info("Asterisk %s is version %s; app %r", self.server_name, info.version, self.app)
-            return
+            return True
+        return False
 
     async def run(self) -> None:
         """Serve calls until :meth:`drain`/:meth:`stop`; raises a permanent ARI error (bad credentials,
         app refused) after ending the calls in hand."""
-        await self._hello()
+        if not await self._hello():
+            return
         error: AriError | None = None
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
             try:
+                if self._stop.is_set():
+                    return
                 async for item in self.client.events():
                     if isinstance(item, StreamConnected):
                         self.connected.set()
@@ -225,6 +235,7 @@ class CallManager:
                 log.error("calls on %s still tearing down; cancelling them", self.server_name)
                 for task in self._call_tasks.values():
                     task.cancel()
+        self._stop.set()
         await self.client.stop_events()
 
     async def stop(self) -> None:
@@ -424,7 +435,8 @@ class CallManager:
                     await self.client.destroy_bridge(bridge_id)
                 except AriError as exc:
                     log.warning("reconcile: destroying bridge %s: %s", bridge_id, exc)
-        # 3. channels in our app we do not know
+        # 3. leftovers of ours (ids we chose, no live call owns them) go first, then unknown callers
+        unknown = []
         for cid in app.channel_ids:
             if cid in self.calls or cid in self._own or cid in self._pending_out:
                 continue
@@ -432,7 +444,9 @@ class CallManager:
                 log.warning("reconcile: channel %s is a leftover of ours; hanging it up", cid)
                 self.stats.stale_deleted += 1
                 await self._quiet_hangup(cid)
-                continue
+            else:
+                unknown.append(cid)
+        for cid in unknown:
             try:
                 channel = await self.client.get_channel(cid)
             except AriError as exc:

@@ -46,6 +46,8 @@ def rtp_endpoint_factory(media: MediaSettings) -> EndpointFactory:
     def make() -> MediaEndpoint:
         # RtpEndpoint names play_ulaw's argument ``data`` where session.MediaPort says ``payload``;
         # conversations pass it positionally, so the cast is safe
-        return cast(MediaEndpoint, RtpEndpoint(allocator, codec=media.codec, jitter_depth=media.jitter_frames))
+        return cast(
+            MediaEndpoint, RtpEndpoint(allocator, codec=media.codec, jitter_depth=media.jitter_frames)
+        )
 
     return make

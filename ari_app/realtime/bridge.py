@@ -300,7 +300,9 @@ class _Run:
             async with asyncio.timeout(self.timeout_s):
                 return await client.realtime.connect(model=self.bridge.settings.realtime_model).enter()
         except TimeoutError:
-            raise RealtimeConnectError(f"Realtime service did not accept the connection in {self.timeout_s}s") from None
+            raise RealtimeConnectError(
+                f"Realtime service did not accept the connection in {self.timeout_s}s"
+            ) from None
         except InvalidStatus as exc:
             status = exc.response.status_code
             raise RealtimeConnectError(
@@ -346,7 +348,9 @@ class _Run:
 
     def _finish(self, outcome: RealtimeOutcome) -> None:
         first = self.outcome is None
-        if first or (outcome.reason is OutcomeReason.MENU and self.outcome and not self.outcome.menu_requested):
+        if first or (
+            outcome.reason is OutcomeReason.MENU and self.outcome and not self.outcome.menu_requested
+        ):
             self.outcome = outcome
         self.done.set()
 
@@ -384,7 +388,11 @@ class _Run:
             item: ConversationItemParam = (
                 {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
                 if role == "caller"
-                else {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
+                else {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text}],
+                }
             )
             await self._send_lock_held(
                 lambda item=item: conn.conversation.item.create(  # type: ignore[misc]
@@ -551,7 +559,7 @@ class _Run:
                 continue
             item.truncated = True
             item.pending.clear()
-            end_ms = item.bytes_queued // 8
+            end_ms = item.played_ms
             log.debug("realtime: barge-in on %s after %d ms", item.item_id, end_ms)
             await self._send_lock_held(
                 lambda item=item, end_ms=end_ms: conn.conversation.item.truncate(  # type: ignore[misc]
@@ -565,7 +573,9 @@ class _Run:
             response_id = self.response.response_id
             self.cancelled_responses.add(response_id)
             await self._send_lock_held(
-                lambda: conn.response.cancel(response_id=response_id, event_id=self._event_id("response.cancel"))
+                lambda: conn.response.cancel(
+                    response_id=response_id, event_id=self._event_id("response.cancel")
+                )
             )
 
     def _on_speech_stopped(self, event: InputAudioBufferSpeechStoppedEvent) -> None:
@@ -627,7 +637,9 @@ class _Run:
         fut: asyncio.Future[str | None] = self.loop.create_future()
         fut.set_result(event.transcript)
         self.turn_queue.put_nowait(
-            _PendingTurn("agent", fut, {"latency_ms": latency, "timings": timings, "interrupted": interrupted})
+            _PendingTurn(
+                "agent", fut, {"latency_ms": latency, "timings": timings, "interrupted": interrupted}
+            )
         )
 
     def _on_error(self, event: RealtimeErrorEvent) -> None:
@@ -718,7 +730,9 @@ class _Run:
                 for utterance in list(self.utterances):
                     await utterance.wait()
         except TimeoutError:
-            log.warning("realtime: agent audio still playing after %.0fs; ending", self.bridge.drain_timeout_s)
+            log.warning(
+                "realtime: agent audio still playing after %.0fs; ending", self.bridge.drain_timeout_s
+            )
         self._finish(RealtimeOutcome(OutcomeReason.ACTION, action=dict(action)))
 
     # ---- turns ----------------------------------------------------------------------------------

@@ -22,14 +22,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from pydantic import BaseModel, TypeAdapter, ValidationError
-
 from openai.types.realtime import (
     InputAudioBufferAppendEvent,
     RealtimeClientEvent,
     RealtimeServerEvent,
     SessionUpdateEvent,
 )
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +91,9 @@ class FakeRealtimeConnection:
 
     # ---- what the client sent -------------------------------------------------------------------
 
-    async def expect(self, event_type: str, timeout: float = 5.0) -> Any:
+    async def expect(self, event_type: str, within_s: float = 5.0) -> Any:
         """The next client event (appends aside), which must be of ``event_type``."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             event = await self.events.get()
         if event is None:
             raise FakeServerError(f"connection closed while waiting for {event_type}")
@@ -102,13 +101,13 @@ class FakeRealtimeConnection:
             raise FakeServerError(f"expected {event_type}, got {event.type}: {event}")
         return event
 
-    async def next_event(self, timeout: float = 5.0) -> Any:
-        async with asyncio.timeout(timeout):
+    async def next_event(self, within_s: float = 5.0) -> Any:
+        async with asyncio.timeout(within_s):
             return await self.events.get()
 
-    async def audio(self, nbytes: int, timeout: float = 5.0) -> bytes:
+    async def audio(self, nbytes: int, within_s: float = 5.0) -> bytes:
         """Wait until the client has appended at least ``nbytes`` of audio; return what it sent."""
-        async with asyncio.timeout(timeout), self._audio_changed:
+        async with asyncio.timeout(within_s), self._audio_changed:
             await self._audio_changed.wait_for(lambda: len(self.input_audio) >= nbytes)
         return bytes(self.input_audio)
 
@@ -124,7 +123,11 @@ class FakeRealtimeConnection:
 
     async def speech_started(self, item_id: str, audio_start_ms: int = 0) -> None:
         await self.send(
-            {"type": "input_audio_buffer.speech_started", "item_id": item_id, "audio_start_ms": audio_start_ms}
+            {
+                "type": "input_audio_buffer.speech_started",
+                "item_id": item_id,
+                "audio_start_ms": audio_start_ms,
+            }
         )
 
     async def speech_stopped(self, item_id: str, audio_end_ms: int = 0) -> None:
@@ -147,7 +150,12 @@ class FakeRealtimeConnection:
         await self.send(
             {
                 "type": "response.created",
-                "response": {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": []},
+                "response": {
+                    "id": response_id,
+                    "object": "realtime.response",
+                    "status": "in_progress",
+                    "output": [],
+                },
             }
         )
 
@@ -222,12 +230,22 @@ class FakeRealtimeConnection:
         await self.send(
             {
                 "type": "response.done",
-                "response": {"id": response_id, "object": "realtime.response", "status": status, "output": []},
+                "response": {
+                    "id": response_id,
+                    "object": "realtime.response",
+                    "status": status,
+                    "output": [],
+                },
             }
         )
 
     async def error(
-        self, message: str, *, code: str | None = None, error_type: str = "server_error", event_id: str | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        error_type: str = "server_error",
+        event_id: str | None = None,
     ) -> None:
         err: dict[str, Any] = {"type": error_type, "message": message}
         if code is not None:
@@ -264,7 +282,9 @@ class FakeRealtimeConnection:
         except (ValueError, ValidationError, FakeServerError) as exc:
             self.server.validation_errors.append(str(exc))
             event_id = data.get("event_id") if isinstance(data, dict) else None
-            await self.error(f"invalid client event: {exc}", error_type="invalid_request_error", event_id=event_id)
+            await self.error(
+                f"invalid client event: {exc}", error_type="invalid_request_error", event_id=event_id
+            )
             return
         self.received.append(event)
         self.server.received.append(event)
@@ -310,9 +330,7 @@ class FakeRealtimeServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -329,7 +347,11 @@ class FakeRealtimeServer:
         await conn.send(
             {
                 "type": "session.created",
-                "session": {"type": "realtime", "model": conn.model or "gpt-realtime", "output_modalities": ["audio"]},
+                "session": {
+                    "type": "realtime",
+                    "model": conn.model or "gpt-realtime",
+                    "output_modalities": ["audio"],
+                },
             }
         )
         async with asyncio.TaskGroup() as tg:
@@ -354,7 +376,7 @@ async def echo_script(conn: FakeRealtimeConnection) -> None:
     turn = 0
     while not conn.closed.is_set():
         try:
-            audio = await conn.audio(seen + 8000, timeout=3600)
+            audio = await conn.audio(seen + 8000, within_s=3600)
         except TimeoutError:
             continue
         turn += 1

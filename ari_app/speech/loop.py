@@ -77,7 +77,9 @@ def _levels(pcm: Int16Array) -> npt.NDArray[np.float64]:
     padded = np.zeros(n * FRAME_SAMPLES, dtype=np.float64)
     padded[: len(pcm)] = pcm
     rms = np.sqrt(np.mean(np.square(padded.reshape(n, FRAME_SAMPLES)), axis=1))
-    out: npt.NDArray[np.float64] = np.where(rms < 1e-6, -120.0, 20 * np.log10(np.maximum(rms, 1e-6) / 32768.0))
+    out: npt.NDArray[np.float64] = np.where(
+        rms < 1e-6, -120.0, 20 * np.log10(np.maximum(rms, 1e-6) / 32768.0)
+    )
     return out
 
 
@@ -103,7 +105,7 @@ class _Turn:
         self.audio = audio
         self.eot = eot
         self.t_eot = t_eot
-        self.speculative: asyncio.Task[Transcript] | None = None
+        self.speculative: asyncio.Task[Transcript | Exception] | None = None
         self.task: asyncio.Task[None] | None = None
         self.speak_task: asyncio.Task[None] | None = None
         self.spoken: list[_Spoken] = []
@@ -131,6 +133,7 @@ class SpeechLoop:
         clock: Callable[[], float] = time.monotonic,
         on_turn: Callable[[TurnResult], Awaitable[None]] | None = None,
         record: bool = True,
+        speculative: bool = True,
     ) -> None:
         self.session = session
         self.media = session.media
@@ -143,13 +146,14 @@ class SpeechLoop:
         self.clock = clock
         self.on_turn = on_turn
         self.record = record
+        self.speculative = speculative  # off only to measure what speculation buys (bench baseline)
         self.turns: list[TurnResult] = []
         self.barge_ins: list[int] = []  # frame index of each barge-in decision
         self.echo_ignored = 0
         self._tg: asyncio.TaskGroup | None = None
         self._done: asyncio.Future[LoopResult] | None = None
         self._turn: _Turn | None = None
-        self._spec: tuple[asyncio.Task[Transcript], int] | None = None
+        self._spec: tuple[asyncio.Task[Transcript | Exception], int] | None = None
         self._segment_during_speech = False
         self._segment_echo = False
         self._segment_start_idx = 0
@@ -168,15 +172,32 @@ class SpeechLoop:
             self._finish(LoopResult("stopped"))
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
+            aux: list[asyncio.Task[None]] = []
             if greeting:
-                tg.create_task(self._play_text(greeting), name="speech-greeting")
-            reader = tg.create_task(self._read_loop(), name="speech-reader")
+                aux.append(tg.create_task(self._play_text(greeting), name="speech-greeting"))
+            aux.append(tg.create_task(self._read_loop(), name="speech-reader"))
             result = await self._done
-            reader.cancel()
-            self._cancel_turn()
+            for task in aux:
+                task.cancel()
             self._drop_speculative()
+            await self._wind_down_turn()
         self._tg = None
         return LoopResult(result.reason, tuple(self.turns), result.error, result.engine)
+
+    async def _wind_down_turn(self, grace_s: float = 2.0) -> None:
+        """A reply cut by hang-up or stop is still recorded (as cut off); a turn still thinking is dropped."""
+        turn = self._turn
+        if turn is None or turn.task is None or turn.task.done():
+            return
+        if turn.speak_task is None:
+            self._cancel_turn()
+            return
+        turn.interrupted = True
+        turn.speak_task.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(turn.task), grace_s)
+        except (TimeoutError, Exception):
+            turn.task.cancel()
 
     def stop(self) -> None:
         self._stop_requested = True
@@ -226,7 +247,12 @@ class SpeechLoop:
         self._in_levels.append(float(level) if level is not None else frame_dbfs(pcm))
         self._out_levels.append(self._outgoing_level())
         turn = self._turn
-        if turn is not None and turn.t_first_sent is None and turn.spoken and turn.spoken[0].utt.frames_sent > 0:
+        if (
+            turn is not None
+            and turn.t_first_sent is None
+            and turn.spoken
+            and turn.spoken[0].utt.frames_sent > 0
+        ):
             turn.t_first_sent = self.clock()
         ev = self.endpointer.push(pcm, speech)
         if ev is None:
@@ -238,7 +264,7 @@ class SpeechLoop:
         elif isinstance(ev, SpeechConfirmed):
             self._on_confirmed(ev)
         elif isinstance(ev, SpeechPaused):
-            if not self._segment_echo and not self._agent_speaking():
+            if self.speculative and not self._segment_echo and not self._agent_speaking():
                 self._start_speculative(ev)
         elif isinstance(ev, SpeechResumed):
             self._drop_speculative()
@@ -307,7 +333,7 @@ class SpeechLoop:
         if self.engines.pool.busy:
             return  # don't queue guesses behind other calls' real work
         assert self._tg is not None
-        task = self._tg.create_task(self._transcribe(ev.audio), name="speech-speculative-stt")
+        task = self._tg.create_task(self._transcribe_guess(ev.audio), name="speech-speculative-stt")
         self._spec = (task, ev.speech_frames)
 
     def _drop_speculative(self) -> None:
@@ -327,6 +353,14 @@ class SpeechLoop:
     async def _transcribe(self, audio: Int16Array) -> Transcript:
         return await self.engines.stt.transcribe(audio, self.language)
 
+    async def _transcribe_guess(self, audio: Int16Array) -> Transcript | Exception:
+        """A speculative transcript; a failure is returned, not raised, so a guess that is never used
+        cannot take the loop's TaskGroup down. The turn that uses it re-raises."""
+        try:
+            return await self._transcribe(audio)
+        except Exception as exc:
+            return exc
+
     async def _run_turn(self, turn: _Turn) -> None:
         t = turn.timings
         t["endpoint_ms"] = float((turn.eot.frame - turn.eot.last_speech_frame) * FRAME_MS)
@@ -334,7 +368,10 @@ class SpeechLoop:
         try:
             if turn.speculative is not None:
                 t["stt_speculative"] = 1.0
-                transcript = await turn.speculative
+                guess = await turn.speculative
+                if isinstance(guess, Exception):
+                    raise guess
+                transcript = guess
             else:
                 if self.engines.pool.busy:
                     said_moment = self._play_cached("one_moment")
@@ -412,7 +449,6 @@ class SpeechLoop:
         if turn.interrupted and turn.cut_frame is not None:
             t["cut_frame"] = float(turn.cut_frame)
         result.timings = dict(t)
-        self.turns.append(result)
         if self.record:
             await self._store_turn(
                 "agent",
@@ -422,6 +458,7 @@ class SpeechLoop:
                 interrupted=turn.interrupted,
             )
             await self._store_metrics(result)
+        self.turns.append(result)
         if self.on_turn is not None:
             await self.on_turn(result)
 

@@ -199,6 +199,7 @@ class Endpointer:
         self._silence = 0
         self._paused = False
         self._confirmed = False
+        self._recent = 0  # speech frames since the last pause: a click before a pause doesn't add up
         self._run = 0
         self._pending = []
 
@@ -233,26 +234,30 @@ class Endpointer:
             self._preroll.clear()
             self._pending = []
             self._speech_frames = self._run
+            self._recent = self._run
             self._last_speech = i
             self._run = 0
-            if self._speech_frames >= cfg.confirm_frames:
+            if self._recent >= cfg.confirm_frames:
                 self._confirmed = True
             return SpeechStarted(self._start_frame)
 
         self._buf.append(pcm)
         if speech:
             self._speech_frames += 1
+            self._recent += 1
             self._last_speech = i
             resumed = self._paused
             self._silence = 0
             self._paused = False
-            if not self._confirmed and self._speech_frames >= cfg.confirm_frames:
+            if not self._confirmed and self._recent >= cfg.confirm_frames:
                 self._confirmed = True
                 return SpeechConfirmed(i, self._start_frame)
             if resumed:
                 return SpeechResumed(i)
         else:
             self._silence += 1
+            if self._silence >= self.config.pause_frames:
+                self._recent = 0
         if i - self._start_frame + 1 >= cfg.max_frames:
             return self._finish(i, "max_length")
         if not speech:

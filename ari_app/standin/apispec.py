@@ -260,8 +260,14 @@ class ApiSpec:
                 if spec is None or spec.param_type == "path":
                     raise SpecError(400, f"Unknown field '{key}' in the request body for {where}")
                 if spec.param_type == "body":
-                    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-                        raise SpecError(400, f"Body field '{key}' for {where} must be an object of strings")
+                    # each variable is a string, or {"value": string, "report_events": boolean}
+                    if not isinstance(value, Mapping) or not all(
+                        isinstance(v, str) or (isinstance(v, Mapping) and isinstance(v.get("value"), str))
+                        for v in value.values()
+                    ):
+                        raise SpecError(
+                            400, f"Body field '{key}' for {where} must map names to string values"
+                        )
                 else:
                     self._check_value(spec, str(value), where)
                 body_keys.add(key)

@@ -1094,6 +1094,8 @@ class AsteriskStandin:
         self, op: Operation, pp: dict[str, str], q: dict[str, str], body: Any
     ) -> tuple[int, Any]:
         ch = self._channel(pp["channelId"])
+        if "reason" in q and "reason_code" in q:
+            raise _Reply(400, "The reason and reason_code parameters are mutually exclusive")
         cause = HANGUP_REASON_CAUSES.get(q.get("reason", "normal"), 16)
         if "reason_code" in q:
             try:
@@ -1246,6 +1248,7 @@ class AsteriskStandin:
             "UNICASTRTP_LOCAL_ADDRESS": self.rtp_host,
         }
         ch.vars.update(ch.response_vars)
+        ch.vars.update(_body_variables(body))
         self.channels[channel_id] = ch
         payload = self.channel_json(ch, with_vars=True)
         self._spawn(
@@ -1296,6 +1299,7 @@ class AsteriskStandin:
             stasis_args=tuple(a for a in q.get("appArgs", "").split(",") if a) if q.get("appArgs") else (),
             originate_timeout_s=float(q.get("timeout", "30")),
         )
+        ch.vars.update(_body_variables(body))
         self.channels[channel_id] = ch
         behaviour = self.endpoint_behaviour.get(endpoint, self.default_endpoint_behaviour)
         self._spawn(self._originate_progress(ch, endpoint, behaviour), f"originate:{channel_id}")
@@ -1459,3 +1463,11 @@ class AsteriskStandin:
                 "apps_connected": sorted(a for a in self._conns if self.app_connected(a)),
             }
         )
+
+
+def _body_variables(body: Any) -> dict[str, str]:
+    """``{"variables": {name: value | {"value": value}}}`` of a create request, as plain strings."""
+    raw = body.get("variables") if isinstance(body, Mapping) else None
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): str(v["value"] if isinstance(v, Mapping) else v) for k, v in raw.items()}

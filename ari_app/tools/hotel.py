@@ -62,6 +62,14 @@ _CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"  # no look-alikes (0/O, 1/I, 5/S, 8
 _CURRENCY_WORDS = {"USD": ("dollars", "cents"), "EUR": ("euros", "cents"), "GBP": ("pounds", "pence")}
 
 
+def new_confirmation_code() -> str:
+    """Six characters with at least one letter and one digit, so it never reads as a word or a number."""
+    while True:
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(6))
+        if any(c.isdigit() for c in code) and any(c.isalpha() for c in code):
+            return code
+
+
 def spoken_money(amount: Decimal, currency: str) -> str:
     whole, cents = divmod(int((amount * 100).to_integral_value()), 100)
     major, minor = _CURRENCY_WORDS.get(currency, (currency, "hundredths"))
@@ -344,7 +352,7 @@ async def create_reservation(ctx: ToolContext, args: ReservationArgs) -> ToolRes
             )
         room = candidates[0]
         res = Reservation(
-            confirmation_code="".join(secrets.choice(_CODE_ALPHABET) for _ in range(6)),
+            confirmation_code=new_confirmation_code(),
             guest_name=args.guest_name,
             phone=phone,
             email=args.email or "",

@@ -306,7 +306,11 @@ def explain_validation(exc: ValidationError) -> str:
         elif kind == "missing":
             msg = "is required"
         elif kind.startswith(("date_", "datetime_")):
-            msg = "should be a date like 2026-12-03" if kind.startswith("date_") else "should be like 2026-12-03T10:00"
+            msg = (
+                "should be a date like 2026-12-03"
+                if kind.startswith("date_")
+                else "should be like 2026-12-03T10:00"
+            )
         if loc:
             parts.append(f"{loc}: {msg}")
         else:

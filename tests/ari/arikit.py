@@ -126,11 +126,12 @@ async def running_manager(
 
 
 def our_tasks() -> list[asyncio.Task[Any]]:
-    """Tasks of ours still alive: calls, managers, ARI helpers."""
+    """Tasks of ours still alive: calls, managers, ARI helpers, the media clock (it stops with the
+    last open RTP endpoint)."""
     return [
         t
         for t in asyncio.all_tasks()
-        if not t.done() and t.get_name().startswith(("call:", "ari:", "test:manager"))
+        if not t.done() and t.get_name().startswith(("call:", "ari:", "test:manager", "media-clock"))
     ]
 
 

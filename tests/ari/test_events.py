@@ -4,6 +4,7 @@ bad frames raise the typed error; unknown types decode into UnknownEvent."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from arikit import FIXTURES, load_jsonl
@@ -27,11 +28,12 @@ def test_given_every_recorded_event_when_decoded_then_it_is_typed_and_keeps_its_
         event = ev.decode_event(json.dumps(raw))
         assert not isinstance(event, ev.UnknownEvent), f"no model for {raw['type']}"
         assert type(event).__name__ == raw["type"]
+        loose: Any = event
         assert event.application == "hotel-operator"
         assert event.asterisk_id == "02:fc:00:00:00:01"
         assert event.timestamp == raw["timestamp"]
         if "channel" in raw:
-            channel = event.channel
+            channel = loose.channel
             assert channel.id == raw["channel"]["id"]
             assert channel.name == raw["channel"]["name"]
             assert channel.state == raw["channel"]["state"]
@@ -39,9 +41,9 @@ def test_given_every_recorded_event_when_decoded_then_it_is_typed_and_keeps_its_
             assert channel.dialplan.app_name == raw["channel"]["dialplan"]["app_name"]
             assert channel.dialplan.priority == raw["channel"]["dialplan"]["priority"]
         if "bridge" in raw:
-            assert event.bridge.channels == tuple(raw["bridge"]["channels"])
+            assert loose.bridge.channels == tuple(raw["bridge"]["channels"])
         if "playback" in raw:
-            assert event.playback.state == raw["playback"]["state"]
+            assert loose.playback.state == raw["playback"]["state"]
         assert ev.event_channel_id(event) == (raw.get("channel") or raw.get("peer") or {}).get("id")
 
 

@@ -10,7 +10,9 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-sys.path.append(str(Path(__file__).parent))  # for brainkit; appended so `conftest` still means tests/conftest.py
+sys.path.append(
+    str(Path(__file__).parent)
+)  # for brainkit; appended so `conftest` still means tests/conftest.py
 
 from brainkit import TODAY, FakeChatServer  # noqa: E402
 

@@ -98,8 +98,8 @@ class ScriptedMedia:
     def played_bytes(self) -> bytes:
         return b"".join(self.played)
 
-    async def wait_played(self, nbytes: int, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_played(self, nbytes: int, within_s: float = 5.0) -> None:
+        async with asyncio.timeout(within_s):
             while len(self.played_bytes) < nbytes:
                 self._played_changed.clear()
                 await self._played_changed.wait()

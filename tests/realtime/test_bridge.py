@@ -49,9 +49,11 @@ class RecordingRunner:
     def __init__(self, answers: dict[str, tuple[bool, str, dict[str, Any] | None]] | None = None) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.answers = answers or {}
+        self.called = asyncio.Event()
 
     async def __call__(self, name: str, arguments_json: str) -> tuple[bool, str, dict[str, Any] | None]:
         self.calls.append((name, json.loads(arguments_json)))
+        self.called.set()
         return self.answers.get(name, (True, json.dumps({"ok": True, "tool": name}), None))
 
 
@@ -101,22 +103,17 @@ async def test_given_a_call_when_bridge_connects_then_session_update_sets_pcmu_s
 ) -> None:
     async def script(conn: FakeRealtimeConnection) -> None:
         await conn.expect("session.update")
+        session.dtmf.put_nowait("0")
         await conn.closed.wait()
 
-    async def press_key(server: FakeRealtimeServer) -> None:
-        while not server.connections or server.connections[0].session_update is None:
-            await asyncio.sleep(0.01)
-        session.dtmf.put_nowait("0")
-
-    _, server = await run_bridge(script, session, runner, during=press_key)
+    _, server = await run_bridge(script, session, runner)
 
     no_protocol_errors(server)
     conn = server.connections[0]
     assert conn.model == "gpt-realtime"
     assert conn.authorization == "Bearer sk-test-not-a-secret"
-    update = conn.session_update
-    assert update is not None
-    cfg = update.session
+    assert conn.session_update is not None
+    cfg: Any = conn.session_update.session
     assert cfg.type == "realtime"
     assert cfg.audio.input.format.type == "audio/pcmu"
     assert cfg.audio.output.format.type == "audio/pcmu"
@@ -133,7 +130,11 @@ async def test_given_caller_frames_and_agent_deltas_when_bridged_then_both_direc
 ) -> None:
     caller = ulaw_frames(10)
     # Deltas of awkward sizes: the bridge must neither drop nor pad any of them.
-    agent_chunks = [bytes([i % 256 for i in range(300)]), bytes([200 - i % 90 for i in range(517)]), b"\x7f" * 23]
+    agent_chunks = [
+        bytes([i % 256 for i in range(300)]),
+        bytes([200 - i % 90 for i in range(517)]),
+        b"\x7f" * 23,
+    ]
     media = ScriptedMedia(caller)
     session = FakeCallSession(media=media, store=store, info=call_info)
     heard: dict[str, bytes] = {}
@@ -169,11 +170,15 @@ async def test_given_caller_frames_and_agent_deltas_when_bridged_then_both_direc
 
 
 async def test_given_agent_talking_when_caller_speaks_then_playout_flushes_and_truncate_says_ms_heard(
-    store: CallStore, call_info: CallInfo, runner: RecordingRunner
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+    store: CallStore,
+    call_info: CallInfo,
+    runner: RecordingRunner,
 ) -> None:
     media = ScriptedMedia(ulaw_frames(5), autoplay=False)
     session = FakeCallSession(media=media, store=store, info=call_info)
     heard_enough = asyncio.Event()
+    all_sent = asyncio.Event()
     sent: dict[str, Any] = {}
 
     async def script(conn: FakeRealtimeConnection) -> None:
@@ -183,33 +188,43 @@ async def test_given_agent_talking_when_caller_speaks_then_playout_flushes_and_t
         await heard_enough.wait()
         await conn.speech_started("item_in_2", audio_start_ms=400)
         sent["truncate"] = await conn.expect("conversation.item.truncate")
+        sent["flushed_before_truncate"] = media.flushes
         sent["cancel"] = await conn.expect("response.cancel")
         # The service had already cancelled (interrupt_response): the race error must not end the call.
-        await conn.error("no active response", code="response_cancel_not_active", error_type="invalid_request_error",
-                         event_id=sent["cancel"].event_id)
+        await conn.error(
+            "no active response",
+            code="response_cancel_not_active",
+            error_type="invalid_request_error",
+            event_id=sent["cancel"].event_id,
+        )
         await conn.audio_delta("resp_1", "item_out_1", b"\x22" * 320)  # in flight before the cancel
+        await conn.audio_delta("resp_1", "item_out_2", b"\x23" * 320)  # a new item of the cancelled response
+        await conn.agent_transcript("resp_1", "item_out_1", "Our breakfast is served from seven until")
         await conn.response_done("resp_1", status="cancelled")
+        all_sent.set()
         await conn.closed.wait()
 
     async def caller_hears_some(server: FakeRealtimeServer) -> None:
         await media.wait_played(1600)
         media.advance(7)  # 140 ms reached the caller
         heard_enough.set()
-        while "cancel" not in sent:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)  # let the late delta and the benign error arrive
+        await all_sent.wait()
+        await asyncio.sleep(0.05)  # let the bridge take in what is on the wire
         session.dtmf.put_nowait("1")
 
     outcome, server = await run_bridge(script, session, runner, during=caller_hears_some)
 
     no_protocol_errors(server)
-    assert media.flushes >= 1
-    assert all(u.cancelled or u.done for u in media.utterances)
+    assert sent["flushed_before_truncate"] == 1, "playout is flushed before the service is told"
+    assert media.utterances[0].cancelled and media.utterances[0].frames_sent == 7
     truncate = sent["truncate"]
     assert (truncate.item_id, truncate.content_index, truncate.audio_end_ms) == ("item_out_1", 0, 140)
     assert sent["cancel"].response_id == "resp_1"
     assert media.played_bytes == b"\x11" * 1600, "audio of the interrupted response is not played"
     assert outcome.reason is OutcomeReason.MENU and outcome.error is None
+    async with sqlite_sessions() as db:
+        turn = (await db.execute(select(ConversationTurn))).scalars().one()
+    assert (turn.role, turn.interrupted, turn.timings["heard_ms"]) == ("agent", True, 140)
 
 
 # ---- tools ----------------------------------------------------------------------------------------
@@ -245,7 +260,11 @@ async def test_given_a_function_call_when_tool_runs_then_output_goes_back_and_re
     no_protocol_errors(server)
     assert runner.calls == [("check_availability", args), ("end_call", {"reason": "caller done"})]
     item = seen["output"].item
-    assert (item.type, item.call_id, item.output) == ("function_call_output", "call_1", '{"rooms": ["double"]}')
+    assert (item.type, item.call_id, item.output) == (
+        "function_call_output",
+        "call_1",
+        '{"rooms": ["double"]}',
+    )
     assert seen["create"].type == "response.create"
     assert seen["end_output"].item.call_id == "call_2"
     assert outcome.reason is OutcomeReason.ACTION
@@ -296,7 +315,9 @@ async def test_given_transfer_action_when_agent_is_still_speaking_then_bridge_wa
         await conn.expect("session.update")
         await conn.response_created("resp_1")
         await conn.audio_delta("resp_1", "item_out_1", b"\x33" * 480)
-        await conn.function_call("resp_1", "item_fc_1", "call_1", "transfer_to_human", '{"department": "front desk"}')
+        await conn.function_call(
+            "resp_1", "item_fc_1", "call_1", "transfer_to_human", '{"department": "front desk"}'
+        )
         await conn.expect("conversation.item.create")
         await conn.response_done("resp_1")
         await conn.closed.wait()
@@ -304,8 +325,7 @@ async def test_given_transfer_action_when_agent_is_still_speaking_then_bridge_wa
 
     async def play_slowly(server: FakeRealtimeServer) -> None:
         await media.wait_played(480)
-        while not runner.calls:
-            await asyncio.sleep(0.01)
+        await runner.called.wait()
         await asyncio.sleep(0.05)
         assert not finished.is_set(), "the bridge must not hand over while the agent is mid-sentence"
         media.advance(3)
@@ -314,7 +334,10 @@ async def test_given_transfer_action_when_agent_is_still_speaking_then_bridge_wa
 
     no_protocol_errors(server)
     assert media.utterances[0].frames_sent == 3
-    assert outcome.reason is OutcomeReason.ACTION and outcome.action == {"kind": "transfer", "extension": "100"}
+    assert outcome.reason is OutcomeReason.ACTION and outcome.action == {
+        "kind": "transfer",
+        "extension": "100",
+    }
 
 
 # ---- failures -------------------------------------------------------------------------------------
@@ -342,8 +365,12 @@ async def test_given_session_update_rejected_when_bridged_then_outcome_blames_ou
 ) -> None:
     async def script(conn: FakeRealtimeConnection) -> None:
         update = await conn.expect("session.update")
-        await conn.error("Unknown voice", code="invalid_value", error_type="invalid_request_error",
-                         event_id=update.event_id)
+        await conn.error(
+            "Unknown voice",
+            code="invalid_value",
+            error_type="invalid_request_error",
+            event_id=update.event_id,
+        )
         await conn.closed.wait()
 
     outcome, _ = await run_bridge(script, session, runner, server_kwargs={"answer_session_update": False})
@@ -388,7 +415,7 @@ async def test_given_nothing_listening_when_bridge_connects_then_outcome_failed_
 ) -> None:
     bridge = RealtimeBridge(brain_settings(f"http://127.0.0.1:{unused_tcp_port}/v1"), runner, "hi", TOOLS)
 
-    outcome = await bridge.run(session)  # type: ignore[arg-type]
+    outcome = await bridge.run(session)
 
     assert outcome.failed and isinstance(outcome.error, RealtimeConnectError)
     assert bridge_tasks() == []
@@ -399,7 +426,7 @@ async def test_given_no_api_key_when_run_then_outcome_failed_as_our_configuratio
 ) -> None:
     bridge = RealtimeBridge(brain_settings("http://127.0.0.1:9/v1", openai_api_key=None), runner, "hi", TOOLS)
 
-    outcome = await bridge.run(session)  # type: ignore[arg-type]
+    outcome = await bridge.run(session)
 
     assert outcome.failed and isinstance(outcome.error, RealtimeConfigError) and not outcome.error.remote
 
@@ -464,8 +491,7 @@ async def test_given_key_pressed_while_a_transfer_is_ending_then_the_key_wins(
 
     async def press_during_goodbye(server: FakeRealtimeServer) -> None:
         await media.wait_played(800)
-        while not runner.calls:
-            await asyncio.sleep(0.01)
+        await runner.called.wait()
         session.dtmf.put_nowait("5")  # the transfer is decided, its announcement still playing
 
     outcome, server = await run_bridge(script, session, runner, during=press_during_goodbye)
@@ -480,7 +506,9 @@ async def test_given_key_pressed_while_a_transfer_is_ending_then_the_key_wins(
 
 
 async def test_given_a_conversation_when_transcripts_arrive_out_of_order_then_turns_stored_in_call_order(
-    sqlite_sessions: async_sessionmaker[AsyncSession], store: CallStore, call_info: CallInfo,
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+    store: CallStore,
+    call_info: CallInfo,
     runner: RecordingRunner,
 ) -> None:
     media = ScriptedMedia(ulaw_frames(10))
@@ -496,33 +524,30 @@ async def test_given_a_conversation_when_transcripts_arrive_out_of_order_then_tu
         await conn.audio_done("resp_1", "item_out_1")
         await conn.agent_transcript("resp_1", "item_out_1", "We have a double room for those nights.")
         await conn.response_done("resp_1")
+        await asyncio.sleep(0.05)  # let the bridge take in the whole response first
         # Input transcription runs beside the response and may land after it.
-        await conn.caller_transcript("item_in_1", "Do you have a room on May first? My card is 4111 1111 1111 1111")
+        await conn.caller_transcript(
+            "item_in_1", "Do you have a room on May first? My card is 4111 1111 1111 1111"
+        )
+        await asyncio.sleep(0.05)
+        media.hang_up()
         await conn.closed.wait()
 
-    async def hang_up_after_turns(server: FakeRealtimeServer) -> None:
-        while len(server.connections) < 1 or not any(
-            e.type == "input_audio_buffer.append" for e in server.received
-        ):
-            await asyncio.sleep(0.01)
-        for _ in range(200):
-            async with sqlite_sessions() as db:
-                if len((await db.execute(select(ConversationTurn))).scalars().all()) == 2:
-                    break
-            await asyncio.sleep(0.01)
-        media.hang_up()
-
-    outcome, server = await run_bridge(script, session, runner, during=hang_up_after_turns)
+    outcome, server = await run_bridge(script, session, runner)
 
     no_protocol_errors(server)
     async with sqlite_sessions() as db:
         turns = (
-            await db.execute(
-                select(ConversationTurn)
-                .where(ConversationTurn.call_id == call_info.call_row_id)
-                .order_by(ConversationTurn.turn_number)
+            (
+                await db.execute(
+                    select(ConversationTurn)
+                    .where(ConversationTurn.call_id == call_info.call_row_id)
+                    .order_by(ConversationTurn.turn_number)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert [(t.role, t.turn_number) for t in turns] == [("caller", 1), ("agent", 2)]
     assert "4111 1111 1111 1111" not in turns[0].content, "card numbers are masked before storing"
     assert turns[1].content == "We have a double room for those nights."
@@ -557,9 +582,9 @@ async def test_given_a_hold_when_run_again_then_earlier_turns_are_replayed_as_hi
 
     async with FakeRealtimeServer(script) as server:
         bridge = RealtimeBridge(brain_settings(server.base_url), runner, "hi", TOOLS)
-        first = await bridge.run(session)  # type: ignore[arg-type]
+        first = await bridge.run(session)
         session.media = ScriptedMedia(ulaw_frames(5))
-        second = await bridge.run(session)  # type: ignore[arg-type]
+        second = await bridge.run(session)
 
     no_protocol_errors(server)
     assert first.reason is OutcomeReason.ACTION and first.action == {"kind": "hold", "seconds": 30}

@@ -242,8 +242,12 @@ class Driver:
         self.media.tick_no += 1
         self.media.send_one()
         await self.media.inbound.put(frame)
-        while self.media.read_count < self.media.tick_no:
+        for _ in range(10000):
+            if self.media.read_count >= self.media.tick_no:
+                break
             await asyncio.sleep(0)
+        else:
+            raise AssertionError("the loop stopped reading caller audio")
         await settle()
 
     async def feed(self, pcm: Int16Array) -> None:

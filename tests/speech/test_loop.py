@@ -178,7 +178,9 @@ async def test_given_stt_raising_mid_call_when_turn_ends_then_apology_and_engine
     task = await start(loop)
     await drv.feed(np.concatenate([voice(1.0), silence(0.1)]))
     await drv.until(lambda: bool(media.voiced_ticks()))
-    apology_frames = len(engines.cached_prompt("apology", "en")) // 160
+    apology_pcm = engines.cached_prompt("apology", "en")
+    assert apology_pcm is not None
+    apology_frames = -(-len(apology_pcm) // 160)
     await drv.until(lambda: task.done(), max_ticks=apology_frames + 50)
     result = task.result()
     assert result.reason == "engine_error" and result.engine == "fake-stt" and "model crashed" in result.error
@@ -207,7 +209,9 @@ async def test_given_tts_raising_when_replying_then_apology_and_engine_error(tmp
     await drv.until(lambda: task.done())
     result = task.result()
     assert result.reason == "engine_error" and result.engine == "fake-tts"
-    assert len(media.voiced_ticks()) == len(engines.cached_prompt("apology", "en")) // 160
+    apology_pcm = engines.cached_prompt("apology", "en")
+    assert apology_pcm is not None
+    assert len(media.voiced_ticks()) == -(-len(apology_pcm) // 160)
 
 
 async def test_given_brain_raising_when_replying_then_apology_and_engine_error(tmp_path: Path) -> None:

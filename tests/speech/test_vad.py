@@ -10,10 +10,8 @@ from ari_app.speech.vad import (
     EndOfTurn,
     Endpointer,
     EndpointerConfig,
-    SegmentDiscarded,
     SpeechConfirmed,
     SpeechPaused,
-    SpeechResumed,
     SpeechStarted,
     WebRtcClassifier,
 )
@@ -25,7 +23,7 @@ CFG = EndpointerConfig(start_frames=3, end_frames=10, pause_frames=3, confirm_fr
 
 def run(pattern: str, cfg: EndpointerConfig = CFG) -> list[tuple[int, object]]:
     ep = Endpointer(cfg)
-    out = []
+    out: list[tuple[int, object]] = []
     for i, ch in enumerate(pattern):
         ev = ep.push(np.full(160, i, dtype=np.int16), ch == "s")
         if ev is not None:
@@ -127,3 +125,10 @@ def test_given_louder_copy_when_checked_then_not_echo_because_echo_is_always_att
     out = list(rng.uniform(-40, -20, 60))
     inbound = [x + 6 for x in out[40:60]]
     assert not is_probable_echo(inbound, out)
+
+
+def test_given_a_click_then_a_pause_when_speech_follows_then_confirmation_counts_only_the_new_speech() -> None:
+    # click (3 frames), pause (4 frames ≥ pause_frames), then speech: confirm needs 6 *new* frames
+    events = run("sss" + "...." + "s" * 8 + "." * 12)
+    confirmed = [(i, e) for i, e in events if isinstance(e, SpeechConfirmed)]
+    assert len(confirmed) == 1 and confirmed[0][0] == 3 + 4 + 6 - 1

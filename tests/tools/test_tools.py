@@ -331,3 +331,11 @@ def test_given_every_tool_then_schema_is_valid_json_schema_and_openai_shaped() -
     jsonschema.validate({**STAY, "room_type": "STD", "guest_name": "A B"}, booking)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**STAY, "room_type": "STD"}, booking)
+
+
+def test_given_many_confirmation_codes_then_each_mixes_letters_and_digits_without_lookalikes() -> None:
+    from ari_app.tools.hotel import new_confirmation_code
+
+    codes = [new_confirmation_code() for _ in range(2000)]
+    assert all(any(c.isdigit() for c in code) and any(c.isalpha() for c in code) for code in codes)
+    assert not set("".join(codes)) & set("0O1I5S8B")
