@@ -68,6 +68,9 @@ class AsteriskSettings(AsteriskServer):
     agi_host: str = "127.0.0.1"
     agi_port: int = Field(default=4573, ge=1, le=65535)
     reconnect_max_s: float = Field(default=10.0, gt=0, le=300)
+    callback_endpoint: str = Field(
+        default="PJSIP/{number}@trunk", description="Dial string for callbacks; {number} is the guest's number."
+    )
 
     def servers(self) -> list[AsteriskServer]:
         primary = AsteriskServer(
@@ -139,6 +142,12 @@ class SpeechSettings(Section):
     )
     vad_min_speech_ms: int = Field(
         default=160, ge=20, le=2000, description="Less speech than this in a segment is a click."
+    )
+    vad_early_end_ms: int = Field(
+        default=300,
+        ge=0,
+        le=5000,
+        description="End the turn after this much silence once the speculative transcript is a finished sentence; 0 = always wait vad_end_ms.",
     )
     whisper_no_speech_threshold: float = Field(default=0.6, ge=0, le=1)
     whisper_logprob_threshold: float = Field(default=-1.0, le=0)
@@ -229,6 +238,9 @@ class HotelSettings(Section):
 class DatabaseSettings(Section):
     url: str = "sqlite+aiosqlite:///hotel-operator.db"
     echo: bool = False
+    auto_migrate: bool = Field(
+        default=True, description="Run the schema migrations at start (turn off where a DBA migrates)."
+    )
 
     @field_validator("url")
     @classmethod

@@ -73,7 +73,7 @@ class WholeReplyTts(SentenceTts):
     async def synthesize(self, text: str) -> Int16Array:
         return await self.inner.synthesize(text)
 
-    async def speak_sentences(self, text_stream: AsyncIterator[str]):  # type: ignore[no-untyped-def,override]
+    async def speak_sentences(self, text_stream: AsyncIterator[str]):  # type: ignore[no-untyped-def]
         text = "".join([c async for c in text_stream])
         yield text, await self.inner.synthesize(text)
 

@@ -256,9 +256,6 @@ class Call:
             stasis_args=self.args,
         )
 
-    def owned_bridge(self) -> str | None:
-        return self.bridge_id
-
     def owned_bridge_name(self) -> str:
         return f"{self.host.app}-{self.session_id}"
 
@@ -787,7 +784,7 @@ class Call:
                     "hanging up the caller", self.client.hangup(self.channel_id, reason=reason_q)
                 )
             self._caller_present = False
-        if self.desk_id is not None and self._desk_alive:
+        if self.desk_id is not None:  # ringing or talking: either way it must not outlive the call
             await self._quietly("hanging up the desk leg", self.client.hangup(self.desk_id))
         if self.em_id is not None:
             await self._quietly("deleting the externalMedia channel", self.client.hangup(self.em_id))

@@ -50,7 +50,11 @@ def session_config(
 ) -> RealtimeSessionCreateRequestParam:
     """The ``session`` of our one ``session.update``: μ-law both ways, server VAD that both answers and
     interrupts, caller transcription for the call record, and the hotel tools with ``auto`` choice."""
-    turn_detection: dict[str, Any] = {"type": "server_vad", "create_response": True, "interrupt_response": True}
+    turn_detection: dict[str, Any] = {
+        "type": "server_vad",
+        "create_response": True,
+        "interrupt_response": True,
+    }
     if silence_duration_ms is not None:
         turn_detection["silence_duration_ms"] = silence_duration_ms
     audio_input: dict[str, Any] = {"format": {"type": "audio/pcmu"}, "turn_detection": turn_detection}

@@ -161,6 +161,10 @@ class SpeechLoop:
         self._out_levels: collections.deque[float] = collections.deque(maxlen=200)
         self._prompts: collections.deque[tuple[Utterance, npt.NDArray[np.float64]]] = collections.deque()
         self._stop_requested = False
+        self._guess_lock = asyncio.Lock()
+        self._early_frames = (
+            max(1, engines.settings.vad_early_end_ms // FRAME_MS) if engines.settings.vad_early_end_ms else 0
+        )
 
     # ---- public ---------------------------------------------------------------------------------
 
@@ -255,6 +259,8 @@ class SpeechLoop:
         ):
             turn.t_first_sent = self.clock()
         ev = self.endpointer.push(pcm, speech)
+        if ev is None and self._early_end_ready():
+            ev = self.endpointer.end_now()
         if ev is None:
             return
         if isinstance(ev, SpeechStarted):
@@ -272,6 +278,20 @@ class SpeechLoop:
             self._on_end_of_turn(ev)
         elif isinstance(ev, SegmentDiscarded):
             self._drop_speculative()
+
+    def _early_end_ready(self) -> bool:
+        """End the turn before the full hangover when the speculative transcript of exactly this
+        audio is in and reads as a finished sentence: a caller who said "...for two guests." is done,
+        one who said "...for two," is probably not."""
+        if not self._early_frames or self._spec is None:
+            return False
+        task, frames = self._spec
+        if not task.done() or task.cancelled() or frames != self.endpointer.speech_frames:
+            return False
+        if self.endpointer.silence_frames < self._early_frames:
+            return False
+        guess = task.result()
+        return isinstance(guess, Transcript) and guess.text.rstrip().endswith((".", "?", "!"))
 
     def _on_confirmed(self, ev: SpeechConfirmed) -> None:
         speaking = self._agent_speaking()
@@ -330,8 +350,8 @@ class SpeechLoop:
 
     def _start_speculative(self, ev: SpeechPaused) -> None:
         self._drop_speculative()
-        if self.engines.pool.busy:
-            return  # don't queue guesses behind other calls' real work
+        if self.engines.pool.busy and not self._guess_lock.locked():
+            return  # every worker serves other calls: don't queue guesses behind their real work
         assert self._tg is not None
         task = self._tg.create_task(self._transcribe_guess(ev.audio), name="speech-speculative-stt")
         self._spec = (task, ev.speech_frames)
@@ -355,7 +375,24 @@ class SpeechLoop:
 
     async def _transcribe_guess(self, audio: Int16Array) -> Transcript | Exception:
         """A speculative transcript; a failure is returned, not raised, so a guess that is never used
-        cannot take the loop's TaskGroup down. The turn that uses it re-raises."""
+        cannot take the loop's TaskGroup down. The turn that uses it re-raises.
+
+        At most one guess per call occupies a worker: a discarded guess cannot be stopped inside
+        CTranslate2, so the next one waits for it instead of stacking stale work in the shared pool.
+        """
+        async with self._guess_lock:
+            assert self._tg is not None
+            inner = self._tg.create_task(self._transcribe_safe(audio), name="speech-guess-stt")
+            try:
+                await asyncio.wait({inner})
+            except asyncio.CancelledError:
+                await asyncio.wait({inner})  # hold the lock until the worker is really free
+                raise
+            if inner.cancelled():
+                return RuntimeError("guess cancelled")
+            return inner.result()
+
+    async def _transcribe_safe(self, audio: Int16Array) -> Transcript | Exception:
         try:
             return await self._transcribe(audio)
         except Exception as exc:

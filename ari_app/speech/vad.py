@@ -268,6 +268,17 @@ class Endpointer:
                 return SpeechPaused(i, self._audio(), self._speech_frames)
         return None
 
+    @property
+    def silence_frames(self) -> int:
+        """Silence frames since the last speech frame of the open segment (0 when none is open)."""
+        return self._silence if self.in_segment else 0
+
+    def end_now(self) -> EndpointEvent | None:
+        """Close the open segment at once (the transcript already reads as a finished sentence)."""
+        if not self.in_segment or self._silence == 0:
+            return None
+        return self._finish(self._index, "silence")
+
     def _audio(self) -> Int16Array:
         keep = len(self._buf) - max(0, self._silence - self.config.tail_frames)
         if not self._buf or keep <= 0:

@@ -694,7 +694,7 @@ class AsteriskStandin:
             self._emit_channel(ch, "StasisEnd")
             ch.app = None
         if ch.after_stasis == "destroy":
-            if ch.dialplan.get("app_name") == "Stasis":
+            if "STASISSTATUS" in ch.vars:  # it did enter Stasis
                 self._setvar(ch, "STASISSTATUS", "SUCCESS")
             ch.dialplan.update({"app_name": "AppDial2", "app_data": "(Outgoing Line)"})
             self._emit_channel(

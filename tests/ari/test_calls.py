@@ -245,3 +245,55 @@ async def test_given_a_callback_then_an_outbound_call_into_our_app_becomes_a_cal
     row = await store.get_call(row_id(call))
     assert row is not None and row.direction == "outbound" and row.called_number == "trunk/+15551112222"
     assert [r.op for r in standin.request_log if r.path.endswith("/answer")] == []  # answered by the far end
+
+
+async def test_given_the_caller_hangs_up_while_the_desk_rings_then_the_desk_leg_is_cancelled(
+    standin: AsteriskStandin, settings: Settings, store: CallStore
+) -> None:
+    standin.set_endpoint_behaviour("PJSIP/100", "answer", delay_s=3.0)
+    results: list[Any] = []
+    steps: list[tuple[str, Any]] = [("announced_transfer", {"extension": "100", "answer_timeout_s": 10})]
+    async with running_manager(settings, store, control_conversation(steps, results)) as manager:
+        cid = standin.place_call()
+        await eventually(
+            lambda: any(c.kind == "outbound" and c.state == "Ringing" for c in standin.live_channels())
+        )
+        call = manager.calls[cid]
+        standin.hangup_caller(cid)
+        await asyncio.wait_for(call.finished.wait(), 5)
+    assert results == []  # the conversation was cancelled with the call
+    desk = next(r.query["channelId"] for r in standin.request_log if r.op == "channels.originate")
+    assert f"/ari/channels/{desk}" in [r.path for r in standin.request_log if r.op == "channels.hangup"]
+    assert not standin.live_channels() and not standin.bridges
+    row = await store.get_call(row_id(call))
+    assert row is not None and row.end_reason == "caller_hangup"
+
+
+async def test_given_tasks_a_conversation_spawns_on_the_call_then_they_end_with_the_call(
+    standin: AsteriskStandin, settings: Settings, store: CallStore
+) -> None:
+    started = asyncio.Event()
+    cancelled: list[str] = []
+
+    async def watcher() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append("watcher")
+            raise
+
+    async def talk(session: CallSession) -> None:
+        call: Any = session
+        call.spawn(watcher(), "watcher")
+        await asyncio.Event().wait()
+
+    async with running_manager(settings, store, talk) as manager:
+        cid = standin.place_call()
+        await asyncio.wait_for(started.wait(), 5)
+        call = manager.calls[cid]
+        assert any(t.get_name() == f"call:{call.tag}:watcher" for t in asyncio.all_tasks())
+        standin.hangup_caller(cid)
+        await asyncio.wait_for(call.finished.wait(), 5)
+    assert cancelled == ["watcher"]
+    assert not any(t.get_name().startswith(f"call:{call.tag}") for t in asyncio.all_tasks() if not t.done())

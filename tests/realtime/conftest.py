@@ -26,5 +26,7 @@ def store(sqlite_sessions: async_sessionmaker[AsyncSession]) -> CallStore:
 
 @pytest.fixture
 async def call_info(store: CallStore) -> CallInfo:
-    row = await store.open_call(session_id="rt-1", channel_id="chan-rt-1", caller_id="+15550100", brain="realtime")
+    row = await store.open_call(
+        session_id="rt-1", channel_id="chan-rt-1", caller_id="+15550100", brain="realtime"
+    )
     return CallInfo(session_id="rt-1", call_row_id=row, channel_id="chan-rt-1", caller_number="+15550100")

@@ -34,7 +34,7 @@ from ari_app.realtime import (
     RealtimeServerError,
     RealtimeTimeout,
 )
-from ari_app.realtime.fake_server import FakeRealtimeConnection, FakeRealtimeServer, Script
+from ari_app.realtime.fake_server import FakeRealtimeConnection, FakeRealtimeServer, Script, echo_script
 from ari_app.session import CallInfo
 from ari_app.tools.registry import ToolRegistry
 from models.calls import ConversationTurn
@@ -76,10 +76,12 @@ async def run_bridge(
         bridge = RealtimeBridge(
             brain_settings(server.base_url, **settings), runner, "You are the hotel operator.", TOOLS
         )
-        async with asyncio.TaskGroup() as tg:
+        async with asyncio.timeout(15), asyncio.TaskGroup() as tg:
             task = tg.create_task(bridge.run(session))
             if during is not None:
-                await during(server)
+                hands = tg.create_task(during(server))
+                # A bridge that ended early must fail the test, not leave the hands waiting forever.
+                task.add_done_callback(lambda _: hands.cancel())
         outcome = task.result()
         assert bridge_tasks() == [], "every bridge task ends before run() returns"
     return outcome, server
@@ -593,3 +595,43 @@ async def test_given_a_hold_when_run_again_then_earlier_turns_are_replayed_as_hi
         ("user", "Can you hold on, I need my diary."),
         ("assistant", "Of course, I'll put you on hold."),
     ]
+
+
+# ---- configuration and the demo server ------------------------------------------------------------
+
+
+async def test_given_a_websocket_url_override_when_connecting_then_it_wins_over_the_http_base_url(
+    session: FakeCallSession, runner: RecordingRunner, unused_tcp_port: int
+) -> None:
+    async def script(conn: FakeRealtimeConnection) -> None:
+        await conn.expect("session.update")
+        session.dtmf.put_nowait("0")
+        await conn.closed.wait()
+
+    async with FakeRealtimeServer(script) as server:
+        settings = brain_settings(
+            f"http://127.0.0.1:{unused_tcp_port}/v1",  # nothing listens here
+            realtime_websocket_url=server.base_url.replace("http://", "ws://"),
+        )
+        outcome = await RealtimeBridge(settings, runner, "hi", TOOLS).run(session)
+
+    no_protocol_errors(server)
+    assert outcome.menu_requested and len(server.connections) == 1
+
+
+async def test_given_the_demo_echo_server_when_caller_speaks_a_second_then_the_same_audio_comes_back(
+    store: CallStore, call_info: CallInfo, runner: RecordingRunner
+) -> None:
+    caller = ulaw_frames(50)  # one second: one echo turn
+    media = ScriptedMedia(caller)
+    session = FakeCallSession(media=media, store=store, info=call_info)
+
+    async def listen(server: FakeRealtimeServer) -> None:
+        await media.wait_played(8000)
+        session.dtmf.put_nowait("*")
+
+    outcome, server = await run_bridge(echo_script, session, runner, during=listen)
+
+    no_protocol_errors(server)
+    assert media.played_bytes == b"".join(caller)
+    assert outcome.menu_requested

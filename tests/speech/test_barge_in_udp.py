@@ -11,7 +11,6 @@ import numpy as np
 from speechsupport import FakeSession, FakeStore, make_engines, silence, voice
 
 from ari_app.media import MediaClock, PortAllocator, RtpEndpoint
-from ari_app.media.rtp import parse_rtp
 from ari_app.speech import SpeechLoop
 
 FRAME = 160

@@ -1,0 +1,277 @@
+"""What one call hears and does: greeting, spoken turns through the brain, keypad menu, hand-offs.
+
+This is the glue between the parts that each do one job: the speech loop (listen, transcribe,
+speak, barge-in), the brain (what to say and which tool to run), and the IVR executor (menus,
+timeouts, transfers). Two rules hold it together:
+
+- a key press always wins: while the agent talks, a digit flushes our audio at once and the IVR
+  engine decides what the key means (the caller who presses 0 wants a person, not a sentence);
+- the brain never touches the call: it yields actions (transfer, hold, hang up, menu) and this
+  module carries them out after the sentence announcing them has been spoken.
+
+All tasks started here live in a TaskGroup owned by the call, so a hang-up (which cancels the
+call's tasks) ends them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ari_app.brain.context import CallContext
+from ari_app.brain.events import Action, Say
+from ari_app.ivr.engine import IvrEngine, Outcome, State
+from ari_app.ivr.executor import AriIvrExecutor, SoundLoader, wav_sound_loader
+from ari_app.logging_setup import call_id_var
+from ari_app.session import CallGone, CallSession
+
+if TYPE_CHECKING:
+    from ari_app.brain.base import Brain
+    from ari_app.ivr.config import MenuStore
+    from ari_app.metrics import Metrics
+    from ari_app.settings import Settings
+    from ari_app.speech.engines import SpeechEngines
+    from ari_app.speech.loop import TurnResult
+    from ari_app.tools.facts import HotelFacts
+    from ari_app.tools.registry import ToolRegistry
+
+log = logging.getLogger("ari_app.conversation")
+
+Pcm = npt.NDArray[np.int16]
+# The realtime bridge is optional; it is injected as a callable so this module needs no OpenAI import.
+RealtimeRunner = Callable[[CallSession, CallContext], Awaitable["AgentExit"]]
+
+
+@dataclass
+class ConversationDeps:
+    """Shared by every call of the process: models, brain and menus are loaded once."""
+
+    settings: Settings
+    brain: Brain
+    menus: MenuStore
+    speech: SpeechEngines | None = None  # None: keypad-only (no speech models loaded)
+    registry: ToolRegistry | None = None
+    facts: HotelFacts | None = None
+    metrics: Metrics | None = None
+    realtime: RealtimeRunner | None = None
+    sound_loader: SoundLoader | None = None
+    max_hold_s: float = 120.0
+
+
+@dataclass
+class AgentExit:
+    """Why the agent phase ended."""
+
+    kind: Literal["key", "action", "engine_error", "hangup", "stopped"]
+    key: str = ""
+    action: Action | None = None
+    detail: str = ""
+
+
+@dataclass
+class _AgentTurnState:
+    pending: Action | None = None
+    key: str = ""
+    said: list[str] = field(default_factory=list)
+
+
+def _tone(ms: int = 300, freq: float = 440.0) -> Pcm:
+    """A neutral beep for menu prompts when no voice is loaded (keypad-only sites)."""
+    t = np.arange(int(8000 * ms / 1000)) / 8000.0
+    out: Pcm = (np.sin(2 * np.pi * freq * t) * 6000).astype(np.int16)
+    return out
+
+
+class CallConversation:
+    def __init__(self, deps: ConversationDeps, session: CallSession) -> None:
+        self.deps = deps
+        self.session = session
+        self.ctx = CallContext.for_session(session, facts=deps.facts, registry=deps.registry)
+        engine = IvrEngine(deps.menus.tree)
+        self.executor = AriIvrExecutor(session, engine, self._render_prompt, sound_loader=deps.sound_loader)
+        self.greeted = False
+        # per call: an engine failure on this call switches only this call to the keypad
+        self.speech = deps.speech
+        self.realtime = deps.realtime
+
+    # ------------------------------------------------------------------------------ prompts
+
+    async def _render_prompt(self, text: str) -> Pcm:
+        speech = self.speech or self.deps.speech
+        if speech is None:
+            return _tone()
+        voice = speech.voice_for(self.session.info.language)
+        return await speech.cache.get(voice, text)
+
+    async def _store_agent(self, text: str, mode: str = "speech") -> None:
+        if text:
+            await self.session.store.add_turn(self.session.info.call_row_id, "agent", text, input_mode=mode)
+
+    # --------------------------------------------------------------------------------- main
+
+    async def run(self) -> None:
+        call_id_var.set(self.session.info.session_id)
+        try:
+            if self.deps.settings.ivr.start_in_menu or not self._can_talk():
+                outcome = await self.executor.run()
+                if not await self._after_menu(outcome):
+                    return
+            while True:
+                exit_ = await self._agent_phase()
+                if not await self._after_agent(exit_):
+                    return
+        except CallGone:
+            log.info("caller left during the conversation")
+
+    def _can_talk(self) -> bool:
+        return self.speech is not None or self.realtime is not None
+
+    async def _after_menu(self, outcome: Outcome) -> bool:
+        """True when the caller should now talk to the agent."""
+        log.info("menu ended: %s via %s in %s", outcome.kind, outcome.reason, outcome.menu)
+        if outcome.kind != "agent":
+            return False
+        if not self._can_talk():
+            # keypad-only site: the "agent" is the front desk
+            await self.session.control.transfer(self.deps.settings.hotel.front_desk_extension)
+            return False
+        return True
+
+    async def _after_agent(self, exit_: AgentExit) -> bool:
+        """Carry out what ended the agent phase; True when the agent should listen again."""
+        control = self.session.control
+        if exit_.kind in ("hangup", "stopped"):
+            return False
+        if exit_.kind == "key":
+            self._requeue_key(exit_.key)
+            return await self._after_menu(await self.executor.run())
+        if exit_.kind == "engine_error":
+            # the loop already apologised; the keypad always works
+            if self.realtime is not None:
+                # the realtime endpoint failed: the local pipeline (if loaded) takes over this call
+                log.warning("realtime bridge failed (%s); continuing with local speech", exit_.detail)
+                self.realtime = None
+                if self.speech is not None:
+                    return True
+            else:
+                log.warning("speech engine failed (%s); offering the keypad menu", exit_.detail)
+                self.speech = None
+            return await self._after_menu(await self.executor.run())
+        action = exit_.action
+        assert action is not None
+        kind = action.kind
+        if kind == "transfer":
+            extension = str(action.data.get("extension") or self.deps.settings.hotel.front_desk_extension)
+            context = action.data.get("context")
+            await control.transfer(extension, str(context) if context else None)
+            return False
+        if kind == "hangup":
+            await control.hangup("normal")
+            return False
+        if kind == "hold":
+            seconds = min(float(action.data.get("seconds", 30)), self.deps.max_hold_s)
+            await control.start_hold_music()
+            try:
+                await asyncio.sleep(seconds)
+            finally:
+                await control.stop_hold_music()
+            return True
+        if kind == "menu":
+            if self.executor.engine.state is State.AGENT:
+                self.executor.digit("*")  # back to the menu the agent was chosen from
+            return await self._after_menu(await self.executor.run())
+        log.warning("unknown action %r from the brain; ignored", kind)
+        return True
+
+    def _requeue_key(self, key: str) -> None:
+        """Give the IVR the key the agent phase caught, ahead of any typed after it."""
+        if self.executor.engine.state is State.AGENT:
+            self.executor.digit(key)
+            return
+        rest: list[str] = []
+        while not self.session.dtmf.empty():
+            rest.append(self.session.dtmf.get_nowait())
+        for k in (key, *rest):
+            self.session.dtmf.put_nowait(k)
+
+    # ---------------------------------------------------------------------------- agent phase
+
+    async def _greeting(self) -> str:
+        if self.greeted:
+            return ""
+        self.greeted = True
+        parts: list[str] = []
+        async for ev in self.deps.brain.greet(self.ctx):
+            if isinstance(ev, Say):
+                parts.append(ev.text)
+        text = " ".join(parts)
+        await self._store_agent(text)
+        return text
+
+    async def _agent_phase(self) -> AgentExit:
+        if self.realtime is not None:
+            return await self.realtime(self.session, self.ctx)
+        from ari_app.speech.loop import SpeechLoop
+
+        speech = self.speech
+        assert speech is not None
+        state = _AgentTurnState()
+        brain = self.deps.brain
+
+        async def respond(text: str) -> AsyncIterator[str]:
+            async for ev in brain.respond(self.ctx, text, "speech"):
+                if isinstance(ev, Say):
+                    state.said.append(ev.text)
+                    yield ev.text
+                elif isinstance(ev, Action):
+                    state.pending = ev
+
+        loop: SpeechLoop | None = None
+
+        async def on_turn(result: TurnResult) -> None:
+            if state.pending is not None and loop is not None:
+                loop.stop()
+
+        loop = SpeechLoop(self.session, speech, respond, on_turn=on_turn)
+        greeting = await self._greeting()
+
+        async def watch_keys() -> None:
+            key = await self.session.dtmf.get()
+            self.session.media.flush()  # a digit always wins: cut our speech now
+            state.key = key
+            assert loop is not None
+            loop.stop()
+
+        async with asyncio.TaskGroup() as tg:
+            watcher = tg.create_task(watch_keys(), name=f"keys-{self.session.info.session_id}")
+            result = await loop.run(greeting or None)
+            watcher.cancel()
+        if state.key:
+            return AgentExit("key", key=state.key)
+        if result.reason == "engine_error":
+            return AgentExit("engine_error", detail=f"{result.engine}: {result.error}")
+        if result.reason == "hangup":
+            return AgentExit("hangup")
+        if state.pending is not None:
+            return AgentExit("action", action=state.pending)
+        return AgentExit("stopped")
+
+
+def conversation_factory(deps: ConversationDeps) -> Callable[[CallSession], Awaitable[None]]:
+    """What the call manager runs for each answered call."""
+
+    async def converse(session: CallSession) -> None:
+        await CallConversation(deps, session).run()
+
+    return converse
+
+
+def default_sound_loader(settings: Settings) -> SoundLoader | None:
+    folder: Any = getattr(settings.ivr, "sounds_dir", None)
+    return wav_sound_loader(folder) if folder else None

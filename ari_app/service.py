@@ -1,0 +1,229 @@
+"""The service process: every long-running part, started in order and stopped in the reverse order.
+
+Start: database (migrated), speech models (loaded once, shared), menus, brain, then the listeners
+(HTTP API, FastAGI, AMI monitor, workers) and finally the ARI managers, so that the first call finds
+everything ready. Stop (SIGTERM/SIGINT) drains: no new calls, live calls get ``drain_s``; then the
+listeners stop and the models and database close, in one fixed order. SIGHUP reloads the IVR menus;
+a bad menu file keeps the old menus and logs why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ari_app.brain.factory import make_brain
+from ari_app.calls.manager import CallManager
+from ari_app.calls.media import EndpointFactory, rtp_endpoint_factory
+from ari_app.calls.service import make_managers, serve_managers
+from ari_app.conversation import ConversationDeps, conversation_factory, default_sound_loader
+from ari_app.http_api import ApiContext, build_app
+from ari_app.ivr.config import MenuStore
+from ari_app.metrics import Metrics
+from ari_app.settings import Settings
+from ari_app.tools.facts import load_facts
+from ari_app.tools.registry import ToolRegistry
+from models import Callback
+from models.db import make_engine, session_factory
+from models.store import CallStore
+
+log = logging.getLogger("ari_app.service")
+
+
+class CallbackNotAnswered(Exception):
+    """The guest did not pick up; the worker retries the callback later."""
+
+
+@dataclass
+class Service:
+    """Everything one process runs; built by :func:`build_service`, run by :meth:`run`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    store: CallStore
+    metrics: Metrics
+    menus: MenuStore
+    deps: ConversationDeps
+    managers: list[CallManager]
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    http_port: int | None = None
+    drain_s: float = 30.0
+    _closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    async def reload_menus(self) -> str:
+        tree = await asyncio.to_thread(self.menus.reload)
+        return f"IVR menus reloaded ({len(tree.menus)} menus)"
+
+    def health_ari(self) -> dict[str, Any]:
+        servers = {m.server_name: ("connected" if m.connected.is_set() else "disconnected") for m in self.managers}
+        return {"ok": all(v == "connected" for v in servers.values()), "servers": servers,
+                "live_calls": sum(len(m.calls) for m in self.managers)}
+
+    async def originate_callback(self, cb: Callback) -> None:
+        """A due callback becomes an outbound call into our app, through the first connected Asterisk."""
+        template = self.settings.asterisk.callback_endpoint
+        manager = next((m for m in self.managers if m.connected.is_set()), None)
+        if manager is None:
+            raise CallbackNotAnswered("no Asterisk connected")
+        result = await manager.originate(
+            template.format(number=cb.phone),
+            caller_id=self.settings.trunk.caller_id or None,
+            called_number=cb.phone,
+        )
+        if not result.answered:
+            raise CallbackNotAnswered(f"no answer (cause {result.cause})")
+
+    def request_stop(self) -> None:
+        log.info("stopping: draining live calls (up to %g s)", self.drain_s)
+        self.stop_event.set()
+
+    async def run(self) -> None:
+        from agi.routes import server_from_settings
+        from ari_app.ami.monitor import AmiMonitor
+        from ari_app.workers.pool import WorkerPool
+
+        settings = self.settings
+        async with contextlib.AsyncExitStack() as stack:
+            # HTTP API first: orchestrators can see the service come up
+            api = ApiContext(
+                sessions=self.sessions,
+                metrics=self.metrics,
+                tokens=[t.get_secret_value() for t in settings.http.api_tokens],
+                health_parts={"ari": self.health_ari},
+                reload_ivr=self.reload_menus,
+            )
+            runner = web.AppRunner(build_app(api), access_log=None)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            site = web.TCPSite(runner, settings.http.host, settings.http.port)
+            await site.start()
+            sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - aiohttp exposes no getter
+            self.http_port = sockets[0].getsockname()[1] if sockets else settings.http.port
+            log.info("HTTP API on %s:%s", settings.http.host, self.http_port)
+
+            agi = server_from_settings(settings, lambda: self.menus.tree, self.sessions)
+            await agi.start()
+            stack.push_async_callback(agi.stop)
+            log.info("FastAGI on %s:%s", settings.asterisk.agi_host, agi.bound_port)
+
+            async with asyncio.TaskGroup() as tg:
+                if settings.asterisk.ami_enabled:
+                    ami = AmiMonitor.from_settings(settings.asterisk, settings.ivr)
+                    api.health_parts["ami"] = ami.health
+                    ami_task = tg.create_task(ami.run(), name="ami-monitor")
+                    stack.push_async_callback(ami.stop)
+                else:
+                    ami_task = None
+                workers = WorkerPool(self.sessions, settings, originate=self.originate_callback)
+                await workers.start()
+                stack.push_async_callback(workers.stop)
+                await serve_managers(self.managers, self.stop_event, self.drain_s)
+                # managers drained: stop the rest in reverse order of start
+                await workers.stop()
+                if ami_task is not None:
+                    await ami.stop()
+                    ami_task.cancel()
+        for close in reversed(self._closers):
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
+        log.info("stopped")
+
+
+async def build_service(
+    settings: Settings,
+    *,
+    load_speech: bool = True,
+    endpoint_factory: EndpointFactory | None = None,
+    speech: Any = None,
+) -> Service:
+    """Open the database (migrating it), load models, menus and the brain; build the ARI managers."""
+    from models.migrate import upgrade
+
+    if settings.database.auto_migrate:
+        await asyncio.to_thread(upgrade, settings.database.url)
+    engine = make_engine(settings.database.url, echo=settings.database.echo)
+    sessions = session_factory(engine)
+    store = CallStore(sessions)
+    metrics = Metrics()
+    menus = await asyncio.to_thread(MenuStore.from_settings, settings)
+    closers: list[Callable[[], Any]] = [engine.dispose]
+    if speech is None and load_speech:
+        from ari_app.speech.engines import SpeechEngines
+
+        speech = await asyncio.to_thread(
+            SpeechEngines.load, settings.speech, hotel_name=settings.hotel.name
+        )
+        closers.append(speech.aclose)
+        await speech.warm()
+    deps = ConversationDeps(
+        settings=settings,
+        brain=make_brain(settings),
+        menus=menus,
+        speech=speech,
+        registry=ToolRegistry(),
+        facts=load_facts(settings.hotel),
+        metrics=metrics,
+        realtime=_realtime_runner(settings),
+        sound_loader=default_sound_loader(settings),
+    )
+    managers = make_managers(
+        settings, store, conversation_factory(deps), endpoint_factory or rtp_endpoint_factory(settings.media)
+    )
+    return Service(settings, engine, sessions, store, metrics, menus, deps, managers, _closers=closers)
+
+
+def _realtime_runner(settings: Settings) -> Any:
+    if settings.brain.mode != "realtime":
+        return None
+    from ari_app.realtime.runner import make_realtime_runner
+
+    return make_realtime_runner(settings)
+
+
+@contextlib.asynccontextmanager
+async def _signals(service: Service) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+
+    def _hup() -> None:
+        async def reload() -> None:
+            try:
+                log.info("%s", await service.reload_menus())
+            except Exception as exc:  # keep the old menus; the admin reads why
+                log.error("IVR menu reload failed, old menus kept: %s", exc)
+
+        task = loop.create_task(reload(), name="ivr-reload")
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    for sig, handler in ((signal.SIGTERM, service.request_stop), (signal.SIGINT, service.request_stop),
+                         (signal.SIGHUP, _hup)):
+        try:
+            loop.add_signal_handler(sig, handler)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+async def run_service(settings: Settings) -> None:
+    service = await build_service(settings)
+    async with _signals(service):
+        await service.run()
