@@ -108,7 +108,11 @@ class FakeRealtimeConnection:
     async def audio(self, nbytes: int, within_s: float = 5.0) -> bytes:
         """Wait until the client has appended at least ``nbytes`` of audio; return what it sent."""
         async with asyncio.timeout(within_s), self._audio_changed:
-            await self._audio_changed.wait_for(lambda: len(self.input_audio) >= nbytes)
+            await self._audio_changed.wait_for(
+                lambda: len(self.input_audio) >= nbytes or self.closed.is_set()
+            )
+        if len(self.input_audio) < nbytes:
+            raise FakeServerError(f"connection closed after {len(self.input_audio)} of {nbytes} audio bytes")
         return bytes(self.input_audio)
 
     # ---- what we send ---------------------------------------------------------------------------
@@ -274,6 +278,8 @@ class FakeRealtimeConnection:
         finally:
             self.closed.set()
             self.events.put_nowait(None)
+            async with self._audio_changed:
+                self._audio_changed.notify_all()
 
     async def _on_message(self, raw: str) -> None:
         try:
@@ -326,7 +332,8 @@ class FakeRealtimeServer:
     async def __aenter__(self) -> FakeRealtimeServer:
         app = web.Application()
         app.router.add_get("/v1/realtime", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        # Scripts end with their connection; anything still open at exit is cut short, not awaited.
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
@@ -379,6 +386,8 @@ async def echo_script(conn: FakeRealtimeConnection) -> None:
             audio = await conn.audio(seen + 8000, within_s=3600)
         except TimeoutError:
             continue
+        except FakeServerError:
+            return  # the caller left mid-turn
         turn += 1
         chunk, seen = audio[seen : seen + 8000], seen + 8000
         item, response = f"item_in_{turn}", f"resp_{turn}"

@@ -140,6 +140,7 @@ class RtpLeg(asyncio.DatagramProtocol):
         self.sending = False
         self._offset = 0
         self._sent_count = 0
+        self._once = False
 
     async def open(self, host: str = "127.0.0.1", port: int = 0) -> int:
         loop = asyncio.get_running_loop()
@@ -171,11 +172,24 @@ class RtpLeg(asyncio.DatagramProtocol):
 
     # send side ----------------------------------------------------------------------------------
 
+    def say(self, ulaw: bytes) -> None:
+        """Play ``ulaw`` once from the next frame on, then silence: a caller taking a turn (demo, tests)."""
+        self.source = ulaw
+        self._offset = 0
+        self._once = True
+
+    @property
+    def saying(self) -> bool:
+        """True while a :meth:`say` utterance is still being sent."""
+        return self._once and self._offset < len(self.source)
+
     def _next_payload(self) -> bytes:
+        if self._once and self._offset >= len(self.source):
+            return ULAW_SILENCE * FRAME_BYTES
         src = self.source
         chunk = src[self._offset : self._offset + FRAME_BYTES]
         self._offset += FRAME_BYTES
-        if self._offset >= len(src):
+        if self._offset >= len(src) and not self._once:
             self._offset = 0
         if len(chunk) < FRAME_BYTES:
             chunk += ULAW_SILENCE * (FRAME_BYTES - len(chunk))
