@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -62,6 +63,7 @@ class ConversationDeps:
     realtime: RealtimeRunner | None = None
     sound_loader: SoundLoader | None = None
     max_hold_s: float = 120.0
+    ivr_clock: Callable[[], datetime] | None = None  # business hours are decided on this clock
 
 
 @dataclass
@@ -93,7 +95,7 @@ class CallConversation:
         self.deps = deps
         self.session = session
         self.ctx = CallContext.for_session(session, facts=deps.facts, registry=deps.registry)
-        engine = IvrEngine(deps.menus.tree)
+        engine = IvrEngine(deps.menus.tree, clock=deps.ivr_clock)
         self.executor = AriIvrExecutor(session, engine, self._render_prompt, sound_loader=deps.sound_loader)
         self.greeted = False
         # per call: an engine failure on this call switches only this call to the keypad

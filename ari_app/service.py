@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -145,6 +146,7 @@ async def build_service(
     load_speech: bool = True,
     endpoint_factory: EndpointFactory | None = None,
     speech: Any = None,
+    ivr_clock: Callable[[], datetime] | None = None,
 ) -> Service:
     """Open the database (migrating it), load models, menus and the brain; build the ARI managers."""
     from models.migrate import upgrade
@@ -175,6 +177,7 @@ async def build_service(
         metrics=metrics,
         realtime=_realtime_runner(settings),
         sound_loader=default_sound_loader(settings),
+        ivr_clock=ivr_clock,
     )
     managers = make_managers(
         settings, store, conversation_factory(deps), endpoint_factory or rtp_endpoint_factory(settings.media)

@@ -1,0 +1,112 @@
+"""A whole service (as `serve` builds it) against the Asterisk stand-in, over real RTP and a real DB."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ari_app.demo import demo_settings
+from ari_app.service import Service, build_service
+from ari_app.settings import Settings, load_settings
+from ari_app.standin.rtp import RtpLeg
+from ari_app.standin.server import AsteriskStandin
+
+DAYTIME = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday, inside business hours
+
+
+@dataclass
+class Stack:
+    service: Service
+    standin: AsteriskStandin
+
+    def media_leg(self, caller_channel: str) -> RtpLeg | None:
+        """The externalMedia leg bridged with ``caller_channel``."""
+        for bridge in self.standin.bridges.values():
+            if caller_channel in bridge.channels:
+                for cid in bridge.channels:
+                    ch = self.standin.channels.get(cid)
+                    if ch is not None and ch.kind == "unicast" and ch.leg is not None:
+                        return ch.leg
+        return None
+
+
+async def wait_for(predicate: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> None:
+    async with asyncio.timeout(timeout_s):
+        while not predicate():
+            await asyncio.sleep(0.02)
+    assert predicate(), what
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    tmp_path: Path, *, env: dict[str, str] | None = None, speech: Any = None, load_speech: bool = False,
+    clock: Callable[[], datetime] = lambda: DAYTIME,
+) -> AsyncIterator[Stack]:
+    base_env = {
+        "HOTEL_OPERATOR_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
+        "HOTEL_OPERATOR_MEDIA__PORT_MIN": "43000",
+        "HOTEL_OPERATOR_MEDIA__PORT_MAX": "43199",
+        "HOTEL_OPERATOR_SPEECH__PROMPT_CACHE_DIR": str(tmp_path / "prompts"),
+        **(env or {}),
+    }
+    settings: Settings = load_settings(None, env=base_env)
+    async with AsteriskStandin(user="hotel", password="e2e-secret", rtp_host="127.0.0.1") as standin:
+        cfg = demo_settings(settings, standin, "e2e-secret")
+        service = await build_service(cfg, load_speech=load_speech, speech=speech, ivr_clock=clock)
+        service.drain_s = 5.0
+        task = asyncio.create_task(service.run(), name="e2e-service")
+        try:
+            await wait_for(lambda: standin.app_connected(cfg.asterisk.app_name), 10, "ARI connected")
+            yield Stack(service, standin)
+        finally:
+            service.request_stop()
+            await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+def menu_file(tmp_path: Path) -> Path:
+    """A small menu with short timeouts so timeout paths run in about a second."""
+    path = tmp_path / "menu.yaml"
+    path.write_text(
+        """
+version: 1
+entry: {day: main, night: main, holiday: main}
+operator: {action: transfer, department: front desk}
+defaults:
+  timeout:
+    seconds: 0.4
+    attempts: 2
+    prompt: {text: "Sorry, I did not hear a choice."}
+    destination: {action: transfer, extension: "555"}
+  invalid:
+    attempts: 3
+    prompt: {text: "Sorry, that is not a valid choice."}
+    destination: {action: hangup}
+  direct_dial:
+    first_digits: "45678"
+    min_digits: 3
+    max_digits: 4
+    interdigit_timeout_s: 1
+    pattern: "[4-8][0-9]{2,3}"
+menus:
+  main:
+    prompt: {text: "Welcome. For reservations press 1. For the front desk press 2."}
+    options:
+      - {digit: 1, action: menu, menu: reservations}
+      - {digit: 2, action: transfer, department: front desk, synonyms: [front desk]}
+  reservations:
+    prompt: {text: "For a new booking press 1."}
+    direct_dial: {enabled: false}
+    options:
+      - {digit: 1, action: transfer, department: reservations}
+""",
+        encoding="utf-8",
+    )
+    return path
