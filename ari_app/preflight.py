@@ -31,6 +31,11 @@ def _check_model_path(setting: str, value: str | None, must_be: str) -> None:
         raise PreflightError(f"{setting}: {value} does not exist (expected {must_be})")
 
 
+def _check_file(setting: str, value: str | None) -> None:
+    if value and not Path(value).is_file():
+        raise PreflightError(f"{setting}: {value} does not exist")
+
+
 async def preflight(settings: Settings) -> list[str]:
     """Return what was checked; raise :class:`PreflightError` on the first problem."""
     done: list[str] = []
@@ -48,10 +53,8 @@ async def preflight(settings: Settings) -> list[str]:
     for lang, voice in settings.speech.voices.items():
         _check_model_path(f"speech.voices.{lang}", voice, "a Piper .onnx voice")
     done.append("model paths exist")
-    if settings.hotel.facts_file and not Path(settings.hotel.facts_file).is_file():
-        raise PreflightError(f"hotel.facts_file: {settings.hotel.facts_file} does not exist")
-    if settings.ivr.menu_file and not Path(settings.ivr.menu_file).is_file():
-        raise PreflightError(f"ivr.menu_file: {settings.ivr.menu_file} does not exist")
+    _check_file("hotel.facts_file", settings.hotel.facts_file)
+    _check_file("ivr.menu_file", settings.ivr.menu_file)
     if settings.media.port_max - settings.media.port_min < 1:
         raise PreflightError("media.port_min/port_max: the RTP range must hold at least two ports")
     return done

@@ -39,7 +39,8 @@ class Stack:
 
 async def wait_for(predicate: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> None:
     async with asyncio.timeout(timeout_s):
-        while not predicate():
+        # polling is the point: the state lives in the stand-in and the database, not in an Event
+        while not predicate():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
     assert predicate(), what
 

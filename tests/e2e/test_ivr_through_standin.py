@@ -8,20 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from e2e_support import Stack, running_stack, wait_for
 from sqlalchemy import select
 
 from ari_app.media.g711 import ulaw_decode
 from models import VoiceCall
-from e2e_support import running_stack, wait_for
 
 
 def _env(menu: Path) -> dict[str, str]:
     return {"HOTEL_OPERATOR_IVR__MENU_FILE": str(menu), "HOTEL_OPERATOR_IVR__START_IN_MENU": "true"}
 
 
-async def _call_row(stack: object, channel: str) -> VoiceCall:
-    service = stack.service  # type: ignore[attr-defined]
-    async with service.sessions() as db:
+async def _call_row(stack: Stack, channel: str) -> VoiceCall:
+    async with stack.service.sessions() as db:
         return (await db.execute(select(VoiceCall).where(VoiceCall.channel_id == channel))).scalar_one()
 
 

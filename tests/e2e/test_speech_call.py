@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from e2e_support import Stack, running_stack, wait_for
 from sqlalchemy import select
 
 from ari_app.media.g711 import ulaw_encode
 from ari_app.settings import load_settings
 from ari_app.speech.engines import SpeechEngines
 from ari_app.standin.rtp import RtpLeg
-from e2e_support import Stack, running_stack, wait_for
 from models import ConversationTurn, VoiceCall
 
 pytestmark = pytest.mark.slow
