@@ -121,7 +121,7 @@ class CallConversation:
         call_id_var.set(self.session.info.session_id)
         try:
             if self.deps.settings.ivr.start_in_menu or not self._can_talk():
-                outcome = await self.executor.run()
+                outcome = await self._run_menu()
                 if not await self._after_menu(outcome):
                     return
             while True:
@@ -152,7 +152,7 @@ class CallConversation:
             return False
         if exit_.kind == "key":
             self._requeue_key(exit_.key)
-            return await self._after_menu(await self.executor.run())
+            return await self._after_menu(await self._run_menu())
         if exit_.kind == "engine_error":
             # the loop already apologised; the keypad always works
             if self.realtime is not None:
@@ -164,7 +164,7 @@ class CallConversation:
             else:
                 log.warning("speech engine failed (%s); offering the keypad menu", exit_.detail)
                 self.speech = None
-            return await self._after_menu(await self.executor.run())
+            return await self._after_menu(await self._run_menu())
         action = exit_.action
         assert action is not None
         kind = action.kind
@@ -187,9 +187,31 @@ class CallConversation:
         if kind == "menu":
             if self.executor.engine.state is State.AGENT:
                 self.executor.digit("*")  # back to the menu the agent was chosen from
-            return await self._after_menu(await self.executor.run())
+            return await self._after_menu(await self._run_menu())
         log.warning("unknown action %r from the brain; ignored", kind)
         return True
+
+    async def _run_menu(self) -> Outcome:
+        """Run the keypad menu; with speech loaded, saying an option works like pressing it."""
+        speech = self.speech
+        if speech is None:
+            return await self.executor.run()
+        from ari_app.speech.loop import SpeechLoop
+
+        executor = self.executor
+
+        async def heard(text: str) -> AsyncIterator[str]:
+            executor.say(text)  # the engine matches it against the options' synonyms
+            return
+            yield  # an async generator that speaks nothing: the menu prompts do the talking
+
+        listener = SpeechLoop(self.session, speech, heard)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(listener.run(), name=f"menu-listen-{self.session.info.session_id}")
+            try:
+                return await executor.run()
+            finally:
+                listener.stop()
 
     def _requeue_key(self, key: str) -> None:
         """Give the IVR the key the agent phase caught, ahead of any typed after it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e_support import Stack, running_stack, wait_for
@@ -120,3 +121,26 @@ async def test_given_the_operator_talking_when_caller_presses_0_then_speech_stop
     await wait_for(lambda: not stack.service.managers[0].calls, 10, "call released")
     call, _ = await _turns(stack, ch)
     assert call.status == "transferred"
+
+
+async def test_given_the_keypad_menu_when_caller_says_front_desk_then_it_works_like_pressing_2(
+    tmp_path: Path, engines: SpeechEngines
+) -> None:
+    env = {"HOTEL_OPERATOR_IVR__START_IN_MENU": "true"}
+    words = ulaw_encode(await engines.voice_for("en").synthesize("Front desk, please."))
+    async with running_stack(tmp_path, env=env, speech=engines) as stack:
+        ch = stack.standin.place_call(caller_number="+15557770003", did="+15550100")
+        leg = await _bridged_leg(stack, ch)
+        await wait_for(lambda: _voiced_since(leg, 0), 20, "menu prompt started")
+        leg.say(words)  # over the prompt: the caller knows what they want
+
+        def continued() -> list[Any]:
+            return [r for r in stack.standin.requests("channels.continueInDialplan") if f"/channels/{ch}/" in r.path]
+
+        await wait_for(continued, 30, "spoken choice carried out")
+        assert continued()[0].query["extension"] == "100"
+        assert not [r for r in stack.standin.requests("channels.hangup") if r.path.endswith(f"/channels/{ch}")]
+        await wait_for(lambda: not stack.service.managers[0].calls, 10, "call released")
+        call, turns = await _turns(stack, ch)
+    assert call.status == "transferred"
+    assert any(t.role == "caller" and "front desk" in t.content.lower() for t in turns), [t.content for t in turns]
