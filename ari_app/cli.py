@@ -111,34 +111,33 @@ def config_check(ctx: typer.Context) -> None:
 # ---------------------------------------------------------------- db
 
 
-@db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
-    """Create or migrate the database schema to the latest version."""
+def _migrated(settings: Settings) -> Settings:
+    """Check the database answers (one clear line if not), then bring its schema up to date."""
     from models.db import DatabaseError, check_database
     from models.migrate import upgrade
 
-    settings = settings_from(ctx)
     try:
         run_async(lambda: check_database(settings.database.url))
     except DatabaseError as exc:
         fail(str(exc))
     upgrade(settings.database.url)
+    return settings
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the database schema to the latest version."""
+    _migrated(settings_from(ctx))
     typer.echo("database schema is up to date")
 
 
 @db_app.command("seed")
 def db_seed(ctx: typer.Context) -> None:
     """Load a demo hotel (room types, 20 rooms, rates) so a new install has something to talk about."""
-    from models.db import DatabaseError, check_database, make_engine, session_factory
-    from models.migrate import upgrade
+    from models.db import make_engine, session_factory
     from models.seed import seed_demo_hotel
 
-    settings = settings_from(ctx)
-    try:
-        run_async(lambda: check_database(settings.database.url))
-    except DatabaseError as exc:
-        fail(str(exc))
-    upgrade(settings.database.url)
+    settings = _migrated(settings_from(ctx))
 
     async def _seed() -> None:
         engine = make_engine(settings.database.url)
@@ -178,8 +177,13 @@ def demo(
 ) -> None:
     """Place a simulated call through the built-in Asterisk stand-in and print the conversation."""
     from ari_app.demo import run_demo
+    from ari_app.preflight import PreflightError, preflight
 
     settings = settings_from(ctx)
+    try:
+        run_async(lambda: preflight(settings))
+    except PreflightError as exc:
+        fail(str(exc))
     code = run_async(lambda: run_demo(settings, say or None))
     raise typer.Exit(code)
 
