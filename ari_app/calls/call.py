@@ -38,6 +38,7 @@ from ari_app.ari.events import (
 from ari_app.ari.models import Channel
 from ari_app.calls.media import EndpointFactory, MediaEndpoint
 from ari_app.calls.state import FINAL_STATES, LIVE_STATES, SETUP_STATES, CallState, Lifecycle
+from ari_app.logging_setup import call_id_var
 from ari_app.session import CallControl, CallGone, CallInfo, CallSession, MediaPort, Utterance
 from models.calls import CallStatus
 
@@ -280,6 +281,8 @@ class Call:
 
     async def run(self) -> None:
         """The whole life of the call. Never raises (except cancellation of the caller's own task)."""
+        # every task of this call inherits the call's correlation id for its log lines
+        call_id_var.set(self.session_id)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
