@@ -59,6 +59,13 @@ class Service:
     http_port: int | None = None
     drain_s: float = 30.0
     _closers: list[Callable[[], Any]] = field(default_factory=list)
+    _side_tasks: set[asyncio.Task[None]] = field(default_factory=set)  # e.g. a SIGHUP reload under way
+
+    def spawn(self, coro: Any, name: str) -> None:
+        """A short side job owned by the service: awaited (or cancelled) when the service stops."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
     async def reload_menus(self) -> str:
         tree = await asyncio.to_thread(self.menus.reload)
@@ -133,6 +140,9 @@ class Service:
                 if ami_task is not None:
                     await ami.stop()
                     ami_task.cancel()
+        for task in list(self._side_tasks):
+            task.cancel()
+        await asyncio.gather(*self._side_tasks, return_exceptions=True)
         for close in reversed(self._closers):
             result = close()
             if asyncio.iscoroutine(result):
@@ -205,9 +215,7 @@ async def _signals(service: Service) -> AsyncIterator[None]:
             except Exception as exc:  # keep the old menus; the admin reads why
                 log.error("IVR menu reload failed, old menus kept: %s", exc)
 
-        task = loop.create_task(reload(), name="ivr-reload")
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        service.spawn(reload(), "ivr-reload")
 
     for sig, handler in ((signal.SIGTERM, service.request_stop), (signal.SIGINT, service.request_stop),
                          (signal.SIGHUP, _hup)):
@@ -221,9 +229,6 @@ async def _signals(service: Service) -> AsyncIterator[None]:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
-
-
-_background: set[asyncio.Task[None]] = set()
 
 
 async def run_service(settings: Settings) -> None:
