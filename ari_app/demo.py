@@ -134,7 +134,7 @@ async def _call(service: Service, standin: AsteriskStandin, lines: list[str]) ->
     rendered = [ulaw_encode(await voice.synthesize(line)) for line in lines]
 
     print(f"\ncall from {CALLER} to {DID} (Stasis {service.settings.asterisk.app_name}):", flush=True)
-    channel = standin.place_call(caller_number=CALLER, did=DID)
+    channel = standin.place_call(caller_number=CALLER, did=DID, args=("inbound", DID))  # as conf render routes a DID
 
     def media_leg() -> RtpLeg | None:
         for ch in standin.live_channels("unicast"):

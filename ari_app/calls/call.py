@@ -58,6 +58,21 @@ Conversation = Callable[[CallSession], Awaitable[None]]
 log = logging.getLogger("ari_app.calls")
 
 
+# Why the dialplan sent the call, as our rendered extensions.conf passes it: Stasis(app,<reason>,<number>)
+STASIS_REASONS = frozenset({"inbound", "afterhours", "internal", "webrtc", "outbound"})
+DID_REASONS = frozenset({"inbound", "afterhours"})
+
+
+def called_number_from(args: Sequence[str], exten: str) -> str:
+    """The number the caller dialled: the DID our dialplan passes after the reason, a bare first
+    argument from a hand-written ``Stasis(app,<DID>)``, or else the dialplan extension."""
+    if args and args[0] in STASIS_REASONS:
+        if args[0] in DID_REASONS and len(args) > 1 and args[1]:
+            return args[1]
+        return exten
+    return args[0] if args and args[0] else exten
+
+
 class TransferOutcome(enum.Enum):
     CONNECTED = "connected"
     BUSY = "busy"
@@ -192,7 +207,7 @@ class Call:
         self.session_id = adopt_row.session_id if adopt_row is not None else uuid.uuid4().hex
         self.row_id: int | None = adopt_row.id if adopt_row is not None else None
         if called_number is None:
-            called_number = self.args[0] if self.args else channel.dialplan.exten
+            called_number = called_number_from(self.args, channel.dialplan.exten)
         self.called_number = called_number
         self.tag = f"{host.server_name}/{self.session_id[:8]}"
         self.log = _CallLog(log, {"tag": self.tag, "channel_id": channel.id, "session_id": self.session_id})
