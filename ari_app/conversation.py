@@ -141,7 +141,9 @@ class CallConversation:
             return False
         if not self._can_talk():
             # keypad-only site: the "agent" is the front desk
-            await self.session.control.transfer(self.deps.settings.hotel.front_desk_extension)
+            await self.session.control.transfer(
+                self.deps.settings.hotel.front_desk_extension, self.deps.settings.ivr.transfer_context
+            )
             return False
         return True
 
@@ -170,8 +172,9 @@ class CallConversation:
         kind = action.kind
         if kind == "transfer":
             extension = str(action.data.get("extension") or self.deps.settings.hotel.front_desk_extension)
-            context = action.data.get("context")
-            await control.transfer(extension, str(context) if context else None)
+            # the caller's own context (a trunk's) cannot dial desks: use the transfer context
+            context = action.data.get("context") or self.deps.settings.ivr.transfer_context
+            await control.transfer(extension, str(context))
             return False
         if kind == "hangup":
             await control.hangup("normal")

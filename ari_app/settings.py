@@ -275,7 +275,8 @@ class IvrSettings(Section):
         default=False, description="Callers hear the keypad menu first instead of the agent."
     )
     transfer_context: str = Field(
-        default="from-internal", description="Dialplan context for transfers and direct dial."
+        default="hotel-phones",
+        description="Dialplan context for transfers and direct dial (the rendered extensions.conf's room/desk context).",
     )
     sounds_dir: str | None = Field(
         default=None, description="Folder of 8 kHz WAV prompts for sound-file prompts under ARI."

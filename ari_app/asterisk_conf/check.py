@@ -187,6 +187,14 @@ def _check_dialplan(files: _Files, settings: Settings) -> None:
                         call.line,
                         "AGI to 0.0.0.0: give the address Asterisk reaches us on",
                     )
+    transfer_ctx = settings.ivr.transfer_context
+    if transfer_ctx not in contexts:
+        # the operator hands callers to desks and rooms through this context: it must exist
+        files.add(
+            "extensions.conf",
+            0,
+            f"ivr.transfer_context '{transfer_ctx}' (where the operator transfers callers) does not exist",
+        )
     pjsip = files.get("pjsip.conf") or []
     for sec in pjsip:
         ctx_item = sec.get("context")

@@ -339,3 +339,17 @@ def test_given_rendered_files_when_listed_then_they_are_not_world_readable(
     modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
 
     assert all(mode & 0o007 == 0 for mode in modes.values()), modes
+
+
+def test_given_transfer_context_not_in_dialplan_when_checked_then_it_is_reported(
+    tmp_path: Path, make_settings: MakeSettings
+) -> None:
+    settings = make_settings("generic")
+    out = _rendered(tmp_path, settings)
+    assert not [f for f in check(out, settings) if "transfer_context" in f.message]  # the default exists
+    settings.ivr.transfer_context = "from-internal"  # FreePBX's name, absent from our dialplan
+
+    findings = [f for f in check(out, settings) if "transfer_context" in f.message]
+
+    assert len(findings) == 1
+    assert "'from-internal'" in findings[0].message and findings[0].file.endswith("extensions.conf")

@@ -40,6 +40,8 @@ async def test_given_main_menu_when_caller_presses_2_then_front_desk_transfer_is
         stack.standin.send_dtmf(ch, "2")
         await wait_for(lambda: _continues(stack.standin, ch), 10, "continue requested")
         assert _continues(stack.standin, ch)[0]["extension"] == "100"  # hotel.departments["front desk"]
+        # into the rendered dialplan's desk context, not the trunk context the caller came from
+        assert _continues(stack.standin, ch)[0]["context"] == "hotel-phones"
         await wait_for(lambda: not stack.service.managers[0].calls, 10, "call released")
         row = await _call_row(stack, ch)
         assert row.status == "transferred"
