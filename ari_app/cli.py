@@ -195,6 +195,11 @@ def _mount_optional() -> None:
     except ImportError:
         return
     app.add_typer(conf_app, name="conf", help="Render and check the Asterisk configuration.")
+    try:
+        from ari_app.recording.cli import recordings_app
+    except ImportError:
+        return
+    app.add_typer(recordings_app, name="recordings", help="Recording keys, decryption and retention.")
 
 
 _mount_optional()

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ari_app.brain.base import Brain
     from ari_app.ivr.config import MenuStore
     from ari_app.metrics import Metrics
+    from ari_app.recording.manager import RecordingManager
     from ari_app.settings import Settings
     from ari_app.speech.engines import SpeechEngines
     from ari_app.speech.loop import TurnResult
@@ -64,6 +65,7 @@ class ConversationDeps:
     sound_loader: SoundLoader | None = None
     max_hold_s: float = 120.0
     ivr_clock: Callable[[], datetime] | None = None  # business hours are decided on this clock
+    recordings: RecordingManager | None = None  # per-call recording (ari_app.recording); None: never
 
 
 @dataclass
@@ -119,6 +121,9 @@ class CallConversation:
 
     async def run(self) -> None:
         call_id_var.set(self.session.info.session_id)
+        # recording (ari_app.recording): starts with the conversation and is finished however it ends
+        recordings = self.deps.recordings
+        recording = await recordings.start(self.session, self.ctx) if recordings is not None else None
         try:
             if self.deps.settings.ivr.start_in_menu or not self._can_talk():
                 outcome = await self._run_menu()
@@ -130,6 +135,9 @@ class CallConversation:
                     return
         except CallGone:
             log.info("caller left during the conversation")
+        finally:
+            if recording is not None:
+                recording.stop()  # synchronous: closes the WAV; the manager finishes it in its own task
 
     def _can_talk(self) -> bool:
         return self.speech is not None or self.realtime is not None

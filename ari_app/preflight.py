@@ -47,6 +47,13 @@ async def preflight(settings: Settings) -> list[str]:
     if settings.recording.enabled:
         _check_writable("recording.directory", Path(settings.recording.directory))
         done.append(f"recording folder {settings.recording.directory} is writable")
+    from ari_app.recording import RecordingError, key_from_settings
+
+    try:
+        if key_from_settings(settings.recording) is not None:
+            done.append("recording encryption key is valid")
+    except RecordingError as exc:
+        raise PreflightError(str(exc)) from None
     _check_model_path("speech.whisper_model", settings.speech.whisper_model, "a faster-whisper model folder")
     _check_model_path("speech.piper_model", settings.speech.piper_model, "a Piper .onnx voice")
     _check_model_path("speech.piper_config", settings.speech.piper_config, "a Piper .onnx.json config")

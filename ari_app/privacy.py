@@ -27,14 +27,48 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def mask_card_numbers(text: str) -> str:
-    def _mask(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        if not 13 <= len(digits) <= 19 or not luhn_ok(digits):
-            return match.group(0)
-        return "[card ****" + digits[-4:] + "]"
+_WORD_DIGITS = {
+    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}
+# A run of spoken digits as speech recognition writes them: "four one one one, one one one one …",
+# possibly mixed with figures ("4111 one one one …"). Separators are spaces, commas, dashes, dots.
+_SPOKEN_RUN = re.compile(
+    r"(?<![\w])(?:(?:" + "|".join(sorted(_WORD_DIGITS, key=len, reverse=True)) + r"|\d+)(?:[\s,.\-]+|$)){4,}",
+    re.IGNORECASE,
+)
 
-    return _CANDIDATE.sub(_mask, text)
+
+def _spoken_digits(run: str) -> str:
+    out = []
+    for token in re.split(r"[\s,.\-]+", run.strip(" ,.-")):
+        if not token:
+            continue
+        out.append(token if token.isdigit() else _WORD_DIGITS.get(token.lower(), ""))
+    return "".join(out)
+
+
+def _masked(digits: str) -> str | None:
+    if 13 <= len(digits) <= 19 and luhn_ok(digits):
+        return "[card ****" + digits[-4:] + "]"
+    return None
+
+
+def mask_card_numbers(text: str) -> str:
+    """Mask card numbers written as figures and as spoken digit words (what STT produces)."""
+
+    def _mask(match: re.Match[str]) -> str:
+        return _masked(re.sub(r"\D", "", match.group(0))) or match.group(0)
+
+    def _mask_spoken(match: re.Match[str]) -> str:
+        run = match.group(0)
+        masked = _masked(_spoken_digits(run))
+        if masked is None:
+            return run
+        trailing = run[len(run.rstrip(" ,.-")) :]
+        return masked + trailing
+
+    return _SPOKEN_RUN.sub(_mask_spoken, _CANDIDATE.sub(_mask, text))
 
 
 def mask_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:

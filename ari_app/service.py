@@ -97,6 +97,7 @@ class Service:
     async def run(self) -> None:
         from agi.routes import server_from_settings
         from ari_app.ami.monitor import AmiMonitor
+        from ari_app.recording.retention import RetentionSweeper
         from ari_app.workers.pool import WorkerPool
 
         settings = self.settings
@@ -134,8 +135,13 @@ class Service:
                 workers = WorkerPool(self.sessions, settings, originate=self.originate_callback)
                 await workers.start()
                 stack.push_async_callback(workers.stop)
+                # recording retention runs even with recording off: old files must still go
+                sweeper = RetentionSweeper(settings.recording, self.sessions)
+                tg.create_task(sweeper.run(), name="recording-retention")
+                stack.push_async_callback(sweeper.stop)
                 await serve_managers(self.managers, self.stop_event, self.drain_s)
                 # managers drained: stop the rest in reverse order of start
+                await sweeper.stop()
                 await workers.stop()
                 if ami_task is not None:
                     await ami.stop()
@@ -177,6 +183,10 @@ async def build_service(
         )
         closers.append(speech.aclose)
         await speech.warm()
+    from ari_app.recording.manager import RecordingManager
+
+    recordings = RecordingManager.from_settings(settings.recording)  # a bad key raises RecordingKeyError
+    closers.append(recordings.aclose)  # after the calls drained: let their recordings finish
     deps = ConversationDeps(
         settings=settings,
         brain=make_brain(settings),
@@ -188,6 +198,7 @@ async def build_service(
         realtime=_realtime_runner(settings),
         sound_loader=default_sound_loader(settings),
         ivr_clock=ivr_clock,
+        recordings=recordings,
     )
     managers = make_managers(
         settings, store, conversation_factory(deps), endpoint_factory or rtp_endpoint_factory(settings.media)

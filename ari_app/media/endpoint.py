@@ -227,13 +227,10 @@ class RtpEndpoint:
         self._fill = info.silence[0]
         self._allocator = allocator
         self._clock = clock
-        self._recorder = recorder
+        self._recorder: CallRecorder | None = None
         self._rec_resamplers: tuple[StreamResampler, StreamResampler] | None = None
-        if recorder is not None and recorder.sample_rate != self.sample_rate:
-            self._rec_resamplers = (
-                StreamResampler(self.sample_rate, recorder.sample_rate, "MQ"),
-                StreamResampler(self.sample_rate, recorder.sample_rate, "MQ"),
-            )
+        if recorder is not None:
+            self._set_recorder(recorder)
         self._jb = JitterBuffer(jitter_depth, jitter_max, silence=self._silence, clock_rate=info.rate)
         # A caller frame is popped (and recorded) jitter_depth - 1 ticks after it arrived; delaying the
         # agent side as much keeps both channels of the recording on one timeline.
@@ -556,6 +553,32 @@ class RtpEndpoint:
             clock.send_lateness.append(clock.time_fn() - deadline)
 
     # ---- recording -------------------------------------------------------------------------------
+
+    def attach_recorder(self, recorder: CallRecorder) -> None:
+        """Start recording a call that is already running; the endpoint then owns and closes it.
+
+        Whether a call is recorded is decided by the conversation (site settings, call kind), which
+        starts after the endpoint; the recorder's first frame is the next tick, on the same timeline
+        as the caller and agent audio from then on.
+        """
+        if self._closed:
+            recorder.close()
+            raise EndpointClosed("RTP endpoint closed")
+        if self._recorder is not None:
+            raise MediaError(f"endpoint already records to {self._recorder.path}")
+        self._set_recorder(recorder)
+
+    def _set_recorder(self, recorder: CallRecorder) -> None:
+        self._recorder = recorder
+        if recorder.sample_rate != self.sample_rate:
+            self._rec_resamplers = (
+                StreamResampler(self.sample_rate, recorder.sample_rate, "MQ"),
+                StreamResampler(self.sample_rate, recorder.sample_rate, "MQ"),
+            )
+
+    @property
+    def recorder(self) -> CallRecorder | None:
+        return self._recorder
 
     def _record(self, caller_payload: bytes | None) -> None:
         rec = self._recorder
