@@ -2,7 +2,7 @@
 OpenAI-compatible chat endpoint, behind one interface the speech loop and the IVR use."""
 
 from ari_app.brain.base import Brain, BrainError, InputMode
-from ari_app.brain.context import CallContext, DialogState, Turn
+from ari_app.brain.context import CallContext, DialogState, ModifyDraft, Turn
 from ari_app.brain.embedded import EmbeddedBrain
 from ari_app.brain.events import Action, BrainEvent, Say, ToolCalled
 from ari_app.brain.factory import make_brain
@@ -18,6 +18,7 @@ __all__ = [
     "EmbeddedBrain",
     "InputMode",
     "LlmBrain",
+    "ModifyDraft",
     "Say",
     "ToolCalled",
     "Turn",

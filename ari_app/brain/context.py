@@ -33,6 +33,31 @@ class Turn:
 
 
 @dataclass
+class ModifyDraft:
+    """A change to an existing booking in the making.
+
+    ``booking`` is the booking as found; the other slots hold only what the caller asked to change
+    (None = keep), so the read-back and the tool call can name exactly what differs.
+    """
+
+    code: str | None = None
+    booking: dict[str, Any] | None = None
+    booking_type: str | None = None  # room type code of the booking as found
+    by_caller_id: bool = False
+    name: str | None = None  # the name given when calling from another phone
+    pending: str = ""  # what the caller asked for before the booking was identified
+    check_in: date | None = None
+    check_out: date | None = None
+    adults: int | None = None
+    children: int | None = None
+    pets: bool | None = None
+    room_type: str | None = None
+    last_date: str = ""  # in | out | move | range: the date a bare "no, the sixth" corrects
+    date_base: tuple[date, date] | None = None  # the stay before that last date change
+    alternative: dict[str, Any] | None = None
+
+
+@dataclass
 class DialogState:
     """The embedded brain's slots and where the conversation stands."""
 
@@ -60,6 +85,7 @@ class DialogState:
     callback_when: datetime | None = None
     last_prompt: str = ""
     room_types: list[dict[str, Any]] = field(default_factory=list)
+    modify: ModifyDraft = field(default_factory=ModifyDraft)
 
     def reset_booking(self) -> None:
         self.check_in = self.check_out = None

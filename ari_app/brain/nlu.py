@@ -138,7 +138,7 @@ class DateSlots:
     check_in: date | None = None
     check_out: date | None = None
     single: date | None = None  # one date with no role word: meaning depends on the question asked
-    single_is_bare_day: bool = False
+    single_is_bare_day: bool = False  # the one date mentioned was a bare "the 5th" (any role)
     nights: int | None = None
     error: str | None = None
 
@@ -358,6 +358,7 @@ def parse_dates(text: str, toks: list[Tok], today: date, anchor_in: date | None 
         slots.check_in, slots.check_out, slots.error = d_in, d_out, err
         return slots
     m = mentions[0]
+    slots.single_is_bare_day = m.month is None and m.weekday is None and m.relative is None
     if m.role == "out":
         d, slots.error = _resolve(m, today, anchor_in)
         slots.check_out = d
@@ -367,7 +368,6 @@ def parse_dates(text: str, toks: list[Tok], today: date, anchor_in: date | None 
     else:
         d, slots.error = _resolve(m, today, None)
         slots.single = d
-        slots.single_is_bare_day = m.month is None and m.weekday is None and m.relative is None
     return slots
 
 
@@ -467,6 +467,113 @@ def parse_pets(toks: list[Tok]) -> bool | None:
             before = {toks[j].word for j in range(max(0, i - 3), i)}
             return not (before & {"no", "without", "not", "dont", "don't"})
     return None
+
+
+_ARRIVE = frozenset({"arrive", "arriving", "arrival", "come", "coming", "get", "checking", "in"})
+_DEPART = frozenset({"leave", "leaving", "depart", "departing", "go", "out", "stay", "staying", "checkout"})
+_MOVE = frozenset({"move", "push", "shift", "postpone", "bump", "everything", "whole"})
+_STAY_UNITS = frozenset({"night", "nights", "day", "days"})
+_LONGER = frozenset({"longer", "later", "more", "extra", "additional"})
+_SHORTER = frozenset({"earlier", "sooner", "less", "fewer", "shorter"})
+
+
+@dataclass(frozen=True)
+class StayShift:
+    """A change relative to the booked stay: which end moves ("in", "out" or "both") and by how many days."""
+
+    end: str
+    days: int
+
+
+def _qty(tok: Tok) -> int | None:
+    if tok.num is not None and not tok.ordinal:
+        return tok.num
+    return 1 if tok.word in ("a", "an", "one", "another") else None
+
+
+def parse_stay_shift(toks: list[Tok]) -> StayShift | None:
+    """ "one more night", "add two nights", "leave a day later", "arrive a day earlier", "push it back a
+    day", "one night less": a relative change, resolved against the booking by the caller of this."""
+    words = [t.word for t in toks]
+    for i, t in enumerate(toks):
+        if t.word not in _STAY_UNITS:
+            continue
+        before = words[max(0, i - 6) : i]
+        after = words[i + 1 : i + 3]
+        qty: int | None = None
+        sign = 0
+        # "<n> more nights", "another night", "an extra night"
+        if i >= 1 and words[i - 1] in ("more", "extra", "additional") and i >= 2:
+            qty, sign = _qty(toks[i - 2]), 1
+        elif i >= 1 and words[i - 1] in ("another",):
+            qty, sign = 1, 1
+        elif i >= 1 and words[i - 1] in ("fewer", "less") and i >= 2:
+            qty, sign = _qty(toks[i - 2]), -1
+        elif i >= 1 and _qty(toks[i - 1]) is not None:
+            qty = _qty(toks[i - 1])
+            nxt = after[0] if after else ""
+            if nxt in ("longer", "later", "more", "extra"):
+                sign = 1
+            elif nxt in _SHORTER:
+                sign = -1
+            elif {"add", "adding", "extend", "extending", "plus"} & set(before):
+                sign = 1
+            elif {"drop", "remove", "shorten", "cut", "minus"} & set(before):
+                sign = -1
+            elif "back" in before and _MOVE & set(before):
+                return StayShift("both", qty or 1)
+            elif "forward" in before and _MOVE & set(before):
+                return StayShift("both", -(qty or 1))
+        if not sign or not qty or qty > 60:
+            continue
+        ctx_words = set(before)
+        nxt = after[0] if after else ""
+        if t.word in ("day", "days") and nxt in ("later", "earlier", "sooner"):
+            moving = nxt == "later"
+            if _MOVE & ctx_words and not (ctx_words & _ARRIVE or ctx_words & _DEPART):
+                return StayShift("both", qty if moving else -qty)
+            if ctx_words & _ARRIVE and not ctx_words & (_DEPART - {"in"}):
+                return StayShift("in", qty if moving else -qty)
+        return StayShift("out", sign * qty)
+    return None
+
+
+def parse_guest_delta(toks: list[Tok]) -> Guests | None:
+    """ "one more adult", "another person", "add a child": guests added to (or taken off) the booking."""
+    words = [t.word for t in toks]
+    found = Guests()
+    for i, t in enumerate(toks):
+        kind = (
+            "adults"
+            if t.word in _ADULT_WORDS or t.word in _PEOPLE_WORDS
+            else "children"
+            if t.word in _CHILD_WORDS
+            else ""
+        )
+        if not kind or i == 0:
+            continue
+        prev = words[i - 1]
+        before = set(words[max(0, i - 4) : i])
+        qty: int | None = None
+        if prev in ("more", "extra", "additional") and i >= 2:
+            qty = _qty(toks[i - 2])
+        elif prev == "another":
+            qty = 1
+        elif _qty(toks[i - 1]) is not None and before & {"add", "plus", "adding", "bring", "bringing"}:
+            qty = _qty(toks[i - 1])
+        elif prev in ("fewer", "less") and i >= 2:
+            q = _qty(toks[i - 2])
+            qty = -q if q else None
+        elif _qty(toks[i - 1]) is not None and before & {"minus", "remove", "without"}:
+            q = _qty(toks[i - 1])
+            qty = -q if q else None
+        if qty is None:
+            continue
+        if kind == "adults":
+            found.adults = (found.adults or 0) + qty
+        else:
+            found.children = (found.children or 0) + qty
+    return found if found.any else None
 
 
 # ------------------------------------------------------------------------------------ yes / no
@@ -758,6 +865,16 @@ DEPARTMENT_WORDS = {
 }
 
 
+_MODIFY_PHRASES = (
+    "change my", "change our", "change the booking", "change the reservation", "change the dates",
+    "change booking", "change a booking", "change reservation", "change a reservation",
+    "change the room", "modify", "reschedule", "move my", "move our", "move the booking", "move the reservation",
+    "move it", "update my", "switch to", "switch rooms", "upgrade", "make it", "instead", "one more adult",
+    "another adult", "one more person", "another person", "one more guest", "another guest", "add a child",
+    "add one", "add an adult", "add a guest", "add a person", "add my", "different room", "stay longer",
+)  # fmt: skip
+
+
 @dataclass
 class Understanding:
     intent: (
@@ -791,18 +908,7 @@ def detect_intent(text: str, toks: list[Tok], info_hit: bool, has_slots: bool) -
         ):
             return "info"
         return "cancel"
-    if has_any(
-        padded,
-        (
-            "change my",
-            "modify",
-            "reschedule",
-            "move my",
-            "change the booking",
-            "change the reservation",
-            "update my",
-        ),
-    ):
+    if has_any(padded, _MODIFY_PHRASES) or parse_stay_shift(toks) is not None:
         return "modify"
     question = padded.strip().startswith(_QUESTION_START) or " policy " in padded
     book = any(t.word in _BOOK_WORDS for t in toks)

@@ -15,9 +15,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,12 +33,14 @@ from ari_app.tools.schemas import (
     HoldArgs,
     HotelInfoArgs,
     LeadArgs,
+    ModifyArgs,
     PhoneArgs,
     ReservationArgs,
     SmsArgs,
     TransferArgs,
     normalize_phone,
     spoken_date,
+    stay_problem,
 )
 from ari_app.tools.types import Action, ToolContext, ToolResult
 from models.calls import VoiceCall
@@ -134,11 +136,19 @@ async def _rates(
 
 
 async def _free_rooms(
-    db: AsyncSession, check_in: date, check_out: date, type_id: int | None = None
+    db: AsyncSession,
+    check_in: date,
+    check_out: date,
+    type_id: int | None = None,
+    *,
+    exclude_reservation: int | None = None,
 ) -> dict[int, list[Room]]:
+    """Rooms with no booked night in the range; a booking being changed doesn't block itself."""
     booked = select(ReservationNight.room_id).where(
         ReservationNight.night >= check_in, ReservationNight.night < check_out
     )
+    if exclude_reservation is not None:
+        booked = booked.where(ReservationNight.reservation_id != exclude_reservation)
     q = select(Room).where(Room.active.is_(True), Room.id.not_in(booked)).order_by(Room.number)
     if type_id is not None:
         q = q.where(Room.room_type_id == type_id)
@@ -178,13 +188,17 @@ async def quote(
     guests: int,
     pets: bool,
     only: RoomType | None = None,
+    *,
+    exclude_reservation: int | None = None,
 ) -> list[Quote]:
     """Room types that fit the party and have a room free on every night, cheapest first."""
     types = [only] if only else await room_types(db)
     fitting = [t for t in types if t.capacity >= guests and (t.pets_allowed or not pets)]
     if not fitting:
         return []
-    free = await _free_rooms(db, check_in, check_out, only.id if only else None)
+    free = await _free_rooms(
+        db, check_in, check_out, only.id if only else None, exclude_reservation=exclude_reservation
+    )
     rates = await _rates(db, [t.id for t in fitting], check_in, check_out)
     quotes = []
     for t in fitting:
@@ -192,6 +206,14 @@ async def quote(
             nightly = [(n, rates.get((t.id, n), Decimal(t.base_rate))) for n in _nights(check_in, check_out)]
             quotes.append(Quote(room_type=t, nightly=nightly, free_rooms=len(free[t.id])))
     return sorted(quotes, key=lambda q: q.total)
+
+
+async def _stay_total(db: AsyncSession, rt: RoomType, check_in: date, check_out: date) -> Decimal:
+    """Base rate per night unless a date override says otherwise: one rule for booking and changing."""
+    rates = await _rates(db, [rt.id], check_in, check_out)
+    return sum(
+        (rates.get((rt.id, n), Decimal(rt.base_rate)) for n in _nights(check_in, check_out)), Decimal("0")
+    )
 
 
 # --------------------------------------------------------------------------------------- tools
@@ -335,9 +357,8 @@ async def create_reservation(ctx: ToolContext, args: ReservationArgs) -> ToolRes
             raise InvalidArguments(
                 f"Pets can't stay in the {rt.name}; they're welcome in rooms that allow pets."
             )
-        rates = await _rates(db, [rt.id], args.check_in, args.check_out)
+        total = await _stay_total(db, rt, args.check_in, args.check_out)
     nights = _nights(args.check_in, args.check_out)
-    total = sum((rates.get((rt.id, n), Decimal(rt.base_rate)) for n in nights), Decimal("0"))
     phone = args.phone or _caller_phone(ctx)
     tried: set[int] = set()
     collisions = 0
@@ -431,14 +452,19 @@ async def find_reservation(ctx: ToolContext, args: FindReservationArgs) -> ToolR
     return ToolResult("find_reservation", data, summary)
 
 
+def name_matches(given: str, on_booking: str) -> bool:
+    """A surname or first name is enough: callers rarely say the name exactly as it was typed."""
+    words = {w for w in given.lower().split() if len(w) >= 2}
+    return bool(words & set(on_booking.lower().split()))
+
+
 def _identity_matches(ctx: ToolContext, res: Reservation, args: CancelArgs) -> bool:
     res_phone = _phone_key(res.phone)
     for phone in (args.phone, ctx.caller_number):
         if phone and res_phone and _phone_key(phone) == res_phone:
             return True
     if args.guest_name:
-        given = {w for w in args.guest_name.lower().split() if len(w) >= 2}
-        return bool(given & set(res.guest_name.lower().split()))
+        return name_matches(args.guest_name, res.guest_name)
     return False
 
 
@@ -489,6 +515,447 @@ async def cancel_reservation(ctx: ToolContext, args: CancelArgs) -> ToolResult:
     return ToolResult("cancel_reservation", data, summary)
 
 
+# --------------------------------------------------------------------------------------- changing a booking
+
+
+@dataclass(frozen=True)
+class Stay:
+    """The changeable part of a booking, so a change can be priced and reported as before and after."""
+
+    check_in: date
+    check_out: date
+    adults: int
+    children: int
+    pets: bool
+    room_type: RoomType
+
+    @classmethod
+    def of(cls, res: Reservation, rt: RoomType) -> Stay:
+        return cls(res.check_in, res.check_out, res.adults, res.children, res.pets, rt)
+
+    @property
+    def nights(self) -> int:
+        return (self.check_out - self.check_in).days
+
+    @property
+    def guests(self) -> int:
+        return self.adults + self.children
+
+    def as_data(self, total: Decimal) -> dict[str, Any]:
+        return {
+            "check_in": self.check_in.isoformat(),
+            "check_out": self.check_out.isoformat(),
+            "nights": self.nights,
+            "adults": self.adults,
+            "children": self.children,
+            "pets": self.pets,
+            "room_type": self.room_type.code,
+            "room_type_name": self.room_type.name,
+            "total": str(total),
+        }
+
+
+class _Stale(Exception):
+    """The booking changed between reading it and writing the change (another request won)."""
+
+
+def _guests_words(adults: int, children: int) -> str:
+    text = f"{adults} adult{'s' if adults != 1 else ''}"
+    if children:
+        text += f" and {children} {'child' if children == 1 else 'children'}"
+    return text
+
+
+def _sentence(clause: str) -> str:
+    return clause[:1].upper() + clause[1:] + "."
+
+
+def _caller_owns(ctx: ToolContext, res: Reservation) -> bool:
+    caller, booked = _phone_key(ctx.caller_number), _phone_key(res.phone)
+    return bool(caller) and len(caller) >= 7 and caller == booked
+
+
+async def _reservation_for_change(ctx: ToolContext, args: ModifyArgs) -> tuple[Reservation, RoomType]:
+    """Same identity rule as cancelling: the caller's own line, or the code plus the name on it."""
+    async with ctx.sessions() as db:
+        if args.confirmation_code:
+            res = (
+                await db.execute(
+                    select(Reservation).where(Reservation.confirmation_code == args.confirmation_code)
+                )
+            ).scalar_one_or_none()
+            owned = res is not None and (
+                _caller_owns(ctx, res)
+                or bool(args.guest_name and name_matches(args.guest_name, res.guest_name))
+            )
+            if res is None or not owned:
+                raise NotFound("I couldn't find a booking with that code and name.")
+        else:
+            phone = _caller_phone(ctx)
+            if not phone:
+                raise InvalidArguments(
+                    "I need the booking's confirmation code, since I can't see the number you're calling from."
+                )
+            rows = list(
+                (
+                    await db.execute(
+                        select(Reservation)
+                        .where(
+                            Reservation.phone.like(f"%{_phone_key(phone)}"),
+                            Reservation.status == ReservationStatus.CONFIRMED,
+                            Reservation.check_out > ctx.today(),
+                        )
+                        .order_by(Reservation.check_in)
+                    )
+                ).scalars()
+            )
+            if not rows:
+                raise NotFound(
+                    "I couldn't find an upcoming booking made from the number you're calling from. "
+                    "What's the confirmation code?"
+                )
+            if len(rows) > 1:
+                raise InvalidArguments(
+                    "There's more than one booking for this number; which confirmation code should I change?",
+                    data={"confirmation_codes": [r.confirmation_code for r in rows]},
+                )
+            res = rows[0]
+        rt = await db.get(RoomType, res.room_type_id)
+    if rt is None:
+        raise ToolFailure("That booking's room type is missing.", retryable=False)
+    if res.status != ReservationStatus.CONFIRMED:
+        raise InvalidArguments(
+            "That booking is cancelled, so it can't be changed; I can make a new booking instead."
+        )
+    if res.check_out <= ctx.today():
+        raise InvalidArguments("That stay is already over, so it can't be changed.")
+    return res, rt
+
+
+async def _alternative_for_change(
+    ctx: ToolContext, db: AsyncSession, res: Reservation, target: Stay
+) -> dict[str, Any] | None:
+    """What to offer instead: another room type for the same dates, else the same room type on the
+    nearest dates of the same length (only when the caller was moving dates anyway)."""
+    started = res.check_in < ctx.today()
+    if started:
+        return None
+    quotes = await quote(
+        db, target.check_in, target.check_out, target.guests, target.pets, exclude_reservation=res.id
+    )
+    others = [q for q in quotes if q.room_type.id != target.room_type.id]
+    if others:
+        q = others[0]
+        return {
+            "kind": "room_type",
+            "check_in": target.check_in.isoformat(),
+            "check_out": target.check_out.isoformat(),
+            "room_type": q.room_type.code,
+            "name": q.room_type.name,
+            "total": str(q.total),
+        }
+    if (target.check_in, target.check_out) == (res.check_in, res.check_out):
+        return None
+    today = ctx.today()
+    for shift in (1, -1, 2, -2, 3, -3, 4, 5, 6, 7):
+        ci = target.check_in + timedelta(days=shift)
+        co = ci + timedelta(days=target.nights)
+        if ci < today or (ci, co) == (res.check_in, res.check_out):
+            continue
+        found = await quote(
+            db, ci, co, target.guests, target.pets, target.room_type, exclude_reservation=res.id
+        )
+        if found:
+            return {
+                "kind": "dates",
+                "check_in": ci.isoformat(),
+                "check_out": co.isoformat(),
+                "room_type": target.room_type.code,
+                "name": target.room_type.name,
+                "total": str(found[0].total),
+            }
+    return None
+
+
+async def _target_stay(ctx: ToolContext, res: Reservation, current: Stay, args: ModifyArgs) -> Stay:
+    """The booking as it would be after the change, checked against the same rules as a new booking."""
+    today = ctx.today()
+    async with ctx.sessions() as db:
+        rt = current.room_type
+        if args.room_type:
+            types = await room_types(db)
+            wanted = match_room_type(types, args.room_type)
+            if wanted is None:
+                raise InvalidArguments(
+                    f"We have no room type called {args.room_type}; we have {', '.join(t.name for t in types)}."
+                )
+            rt = wanted
+        target = Stay(
+            check_in=args.check_in or current.check_in,
+            check_out=args.check_out or current.check_out,
+            adults=args.adults if args.adults is not None else current.adults,
+            children=args.children if args.children is not None else current.children,
+            pets=args.pets if args.pets is not None else current.pets,
+            room_type=rt,
+        )
+        if res.check_in < today and target.check_in != res.check_in:
+            raise InvalidArguments("Your stay has already begun, so the arrival date can't change.")
+        if res.check_in < today and rt.id != res.room_type_id:
+            raise InvalidArguments(
+                "Your stay has already begun, so a room change is best arranged with the front desk."
+            )
+        problem = stay_problem(
+            target.check_in,
+            target.check_out,
+            target.adults,
+            target.children,
+            ctx.limits(),
+            kept_check_in=res.check_in,
+        )
+        if problem:
+            raise InvalidArguments(_sentence(problem))
+        if rt.capacity < target.guests or (target.pets and not rt.pets_allowed):
+            alternative = await _alternative_for_change(ctx, db, res, target)
+            why = (
+                f"The {rt.name} sleeps at most {rt.capacity}, not {target.guests}."
+                if rt.capacity < target.guests
+                else f"Pets can't stay in the {rt.name}; they're welcome in rooms that allow pets."
+            )
+            raise InvalidArguments(why, data={"alternative": alternative})
+    return target
+
+
+async def rooms_for_change(ctx: ToolContext, res: Reservation, target: Stay, tried: set[int]) -> list[Room]:
+    """Free rooms of the target type, the booking's own room first so an extension keeps it.
+
+    Once a stay has begun only its own room qualifies: the nights already slept can't move.
+    """
+    async with ctx.sessions() as db:
+        free = await _free_rooms(
+            db, target.check_in, target.check_out, target.room_type.id, exclude_reservation=res.id
+        )
+    rooms = [r for r in free.get(target.room_type.id, []) if r.id not in tried]
+    if res.check_in < ctx.today():
+        rooms = [r for r in rooms if r.id == res.room_id]
+    return sorted(rooms, key=lambda r: r.id != res.room_id)
+
+
+async def _write_change(
+    ctx: ToolContext,
+    res: Reservation,
+    current: Stay,
+    target: Stay,
+    room: Room,
+    totals: tuple[Decimal, Decimal],
+) -> int | None:
+    """One transaction: compare-and-set the booking row, swap its nights, queue the text.
+
+    The UPDATE is first and only matches the booking as we read it, so a concurrent change of the
+    same booking turns this into a no-op (``_Stale``) instead of a lost update; a night taken by
+    another booking fails the unique (room, night) insert and rolls everything back.
+    """
+    old_total, new_total = totals
+    hotel = ctx.settings.hotel
+    new_nights = _nights(target.check_in, target.check_out)
+    now = datetime.now(UTC)
+    async with ctx.sessions.begin() as db:
+        updated = await db.execute(
+            update(Reservation)
+            .where(
+                Reservation.id == res.id,
+                Reservation.status == ReservationStatus.CONFIRMED,
+                Reservation.check_in == current.check_in,
+                Reservation.check_out == current.check_out,
+                Reservation.adults == current.adults,
+                Reservation.children == current.children,
+                Reservation.pets == current.pets,
+                Reservation.room_type_id == current.room_type.id,
+                Reservation.room_id == res.room_id,
+            )
+            .values(
+                check_in=target.check_in,
+                check_out=target.check_out,
+                adults=target.adults,
+                children=target.children,
+                pets=target.pets,
+                room_type_id=target.room_type.id,
+                room_id=room.id,
+                total=new_total,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if cast(CursorResult[Any], updated).rowcount != 1:
+            raise _Stale
+        if room.id == res.room_id:
+            kept = set(_nights(current.check_in, current.check_out)) & set(new_nights)
+            await db.execute(
+                delete(ReservationNight).where(
+                    ReservationNight.reservation_id == res.id,
+                    or_(ReservationNight.night < target.check_in, ReservationNight.night >= target.check_out),
+                )
+            )
+        else:
+            kept = set()
+            await db.execute(delete(ReservationNight).where(ReservationNight.reservation_id == res.id))
+        db.add_all(
+            ReservationNight(reservation_id=res.id, room_id=room.id, night=n)
+            for n in new_nights
+            if n not in kept
+        )
+        await db.flush()
+        link_url = ""
+        if new_total != old_total:
+            # a signed link carries the amount: the old one must not be paid any more
+            voided = await db.execute(
+                update(PaymentLink)
+                .where(PaymentLink.reservation_id == res.id, PaymentLink.status == "active")
+                .values(status="superseded")
+                .execution_options(synchronize_session=False)
+            )
+            secret = hotel.payment_link_secret.get_secret_value()
+            if cast(CursorResult[Any], voided).rowcount and secret:
+                link = _new_payment_link(ctx, secret, res.id, new_total, res.currency, now)
+                db.add(link)
+                link_url = link.url
+        to = res.phone or _caller_phone(ctx)
+        if not to:
+            return None
+        kids = f", {target.children} child(ren)" if target.children else ""
+        body = (
+            f"{hotel.name}: booking {res.confirmation_code} changed. {target.room_type.name}, "
+            f"{target.check_in:%a %d %b %Y} to {target.check_out:%a %d %b %Y}, {target.adults} adult(s){kids}"
+            f"{', with a pet' if target.pets else ''}. Total {new_total} {res.currency} (was {old_total})."
+        )
+        if link_url:
+            body += f" Pay securely: {link_url}"
+        msg = Message(channel="sms", to=to, body=body, reservation_id=res.id, status=JobStatus.PENDING)
+        db.add(msg)
+        await db.flush()
+        return msg.id
+
+
+def _change_parts(before: Stay, after: Stay, totals: tuple[Decimal, Decimal], currency: str) -> list[str]:
+    parts: list[str] = []
+    if after.room_type.id != before.room_type.id:
+        parts.append(f"room from the {before.room_type.name} to the {after.room_type.name}")
+    if after.check_in != before.check_in:
+        parts.append(f"check-in from {short_date(before.check_in)} to {short_date(after.check_in)}")
+    if after.check_out != before.check_out:
+        parts.append(f"check-out from {short_date(before.check_out)} to {short_date(after.check_out)}")
+    if (after.adults, after.children) != (before.adults, before.children):
+        parts.append(
+            f"guests from {_guests_words(before.adults, before.children)} to "
+            f"{_guests_words(after.adults, after.children)}"
+        )
+    if after.pets != before.pets:
+        parts.append("now with a pet" if after.pets else "now without a pet")
+    old, new = totals
+    diff = new - old
+    if diff:
+        more = "more" if diff > 0 else "less"
+        parts.append(
+            f"total from {spoken_money(old, currency)} to {spoken_money(new, currency)}, "
+            f"{spoken_money(abs(diff), currency)} {more}"
+        )
+    else:
+        parts.append(f"total unchanged at {spoken_money(new, currency)}")
+    return parts
+
+
+def _change_result(
+    res: Reservation,
+    before: Stay,
+    after: Stay,
+    totals: tuple[Decimal, Decimal],
+    currency: str,
+    *,
+    preview: bool,
+    changed: bool,
+    same_room: bool,
+    message_id: int | None = None,
+) -> ToolResult:
+    old, new = totals
+    fields = ("check_in", "check_out", "adults", "children", "pets", "room_type")
+    b, a = before.as_data(old), after.as_data(new)
+    data = {
+        "confirmation_code": res.confirmation_code,
+        "preview": preview,
+        "changed": changed,
+        "before": b,
+        "after": a,
+        "changes": [f for f in fields if a[f] != b[f]],
+        "difference": str(new - old),
+        "currency": currency,
+        "same_room": same_room,
+        "message_id": message_id,
+    }
+    code = spoken_code(res.confirmation_code)
+    if not data["changes"]:
+        summary = f"Booking {code} already has those details, so nothing needed changing."
+    elif preview:
+        summary = f"Not changed yet. Booking {code} would change: {'; '.join(_change_parts(before, after, totals, currency))}."
+    else:
+        summary = f"Changed booking {code}: {'; '.join(_change_parts(before, after, totals, currency))}."
+        if same_room and after.room_type.id == before.room_type.id:
+            summary += " Same room."
+    return ToolResult("modify_reservation", data, summary)
+
+
+async def modify_reservation(ctx: ToolContext, args: ModifyArgs) -> ToolResult:
+    """Change dates, guests, pets or room type of a booking in one transaction, keeping its code.
+
+    Arguments are absolute ("check_out 2026-12-06", not "one more night"), so a retried request
+    finds the booking already as asked and changes nothing more. A lost race for a night leaves the
+    booking exactly as it was.
+    """
+    currency = ctx.settings.hotel.currency
+    for _ in range(4):
+        res, rt = await _reservation_for_change(ctx, args)
+        current = Stay.of(res, rt)
+        target = await _target_stay(ctx, res, current, args)
+        old_total = Decimal(res.total)
+        if target == current:
+            return _change_result(
+                res, current, target, (old_total, old_total), currency,
+                preview=args.preview, changed=False, same_room=True,
+            )  # fmt: skip
+        async with ctx.sessions() as db:
+            new_total = await _stay_total(db, target.room_type, target.check_in, target.check_out)
+        totals = (old_total, new_total)
+        tried: set[int] = set()
+        while True:
+            rooms = await rooms_for_change(ctx, res, target, tried)
+            if not rooms:
+                async with ctx.sessions() as db:
+                    alternative = await _alternative_for_change(ctx, db, res, target)
+                when = f"from {short_date(target.check_in)} to {short_date(target.check_out)}"
+                status = "is no longer available" if tried else "isn't available"
+                raise NotAvailable(
+                    f"Sorry, the {target.room_type.name} {status} {when}; your booking is unchanged.",
+                    data={"alternative": alternative},
+                )
+            room = rooms[0]
+            if args.preview:
+                return _change_result(
+                    res, current, target, totals, currency,
+                    preview=True, changed=False, same_room=room.id == res.room_id,
+                )  # fmt: skip
+            try:
+                message_id = await _write_change(ctx, res, current, target, room, totals)
+            except IntegrityError:
+                tried.add(room.id)  # another booking took one of these nights in this room
+                continue
+            except _Stale:
+                break  # re-read the booking and plan again
+            if ctx.store is not None and ctx.call_id is not None:
+                await ctx.store.update_call(ctx.call_id, reservation_id=res.id)
+            return _change_result(
+                res, current, target, totals, currency,
+                preview=False, changed=True, same_room=room.id == res.room_id, message_id=message_id,
+            )  # fmt: skip
+    raise ToolFailure("That booking kept changing while I tried to update it; please try again.")
+
+
 async def create_lead(ctx: ToolContext, args: LeadArgs) -> ToolResult:
     async with ctx.sessions.begin() as db:
         lead = Lead(
@@ -507,6 +974,25 @@ async def create_lead(ctx: ToolContext, args: LeadArgs) -> ToolResult:
     if ctx.store is not None and ctx.call_id is not None:
         await ctx.store.update_call(ctx.call_id, lead_id=lead_id)
     return ToolResult("create_lead", {"lead_id": lead_id}, "I've noted your request for our team.")
+
+
+def _new_payment_link(
+    ctx: ToolContext, secret: str, reservation_id: int, amount: Decimal, currency: str, now: datetime
+) -> PaymentLink:
+    hotel = ctx.settings.hotel
+    expires = now + timedelta(minutes=hotel.payment_link_ttl_minutes)
+    token = sign_payment_token(
+        secret, reservation_id=reservation_id, amount=amount, currency=currency, expires_at=expires
+    )
+    sep = "&" if "?" in hotel.payment_page_url else "?"
+    return PaymentLink(
+        reservation_id=reservation_id,
+        amount=amount,
+        currency=currency,
+        token=token,
+        url=f"{hotel.payment_page_url}{sep}token={token}",
+        expires_at=expires,
+    )
 
 
 async def generate_payment_link(ctx: ToolContext, args: CodeArgs) -> ToolResult:
@@ -529,23 +1015,7 @@ async def generate_payment_link(ctx: ToolContext, args: CodeArgs) -> ToolResult:
         ).scalars()
         link = next((pl for pl in links if pl.expires_at > now + timedelta(minutes=5)), None)
         if link is None:
-            expires = now + timedelta(minutes=hotel.payment_link_ttl_minutes)
-            token = sign_payment_token(
-                secret,
-                reservation_id=res.id,
-                amount=Decimal(res.total),
-                currency=res.currency,
-                expires_at=expires,
-            )
-            sep = "&" if "?" in hotel.payment_page_url else "?"
-            link = PaymentLink(
-                reservation_id=res.id,
-                amount=res.total,
-                currency=res.currency,
-                token=token,
-                url=f"{hotel.payment_page_url}{sep}token={token}",
-                expires_at=expires,
-            )
+            link = _new_payment_link(ctx, secret, res.id, Decimal(res.total), res.currency, now)
             db.add(link)
     data = {
         "url": link.url,
@@ -705,6 +1175,8 @@ __all__ = [
     "get_caller_history",
     "hotel_info",
     "match_room_type",
+    "modify_reservation",
+    "name_matches",
     "play_hold_music",
     "quote",
     "room_types",

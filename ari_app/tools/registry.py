@@ -31,6 +31,7 @@ from ari_app.tools.schemas import (
     HotelInfoArgs,
     LeadArgs,
     Limits,
+    ModifyArgs,
     PhoneArgs,
     ReservationArgs,
     SmsArgs,
@@ -63,17 +64,7 @@ class ToolSpec:
 
 
 def limits_for(ctx: ToolContext) -> Limits:
-    h = ctx.settings.hotel
-    now = ctx.now()
-    return Limits(
-        today=now.date(),
-        tz=ctx.tz,
-        now=now,
-        max_guests=h.max_guests_per_booking,
-        max_nights=h.max_nights,
-        horizon_days=h.booking_horizon_days,
-        departments=dict(h.departments),
-    )
+    return ctx.limits()
 
 
 HOTEL_TOOLS: tuple[ToolSpec, ...] = (
@@ -103,6 +94,16 @@ HOTEL_TOOLS: tuple[ToolSpec, ...] = (
         "applies the first call returns needs_fee_agreement; call again with accept_fee=true only after the caller agrees.",
         CancelArgs,
         hotel.cancel_reservation,
+    ),
+    ToolSpec(
+        "modify_reservation",
+        "Change an existing booking's dates, guests, pets or room type; the confirmation code stays. Give the "
+        "new values (absolute dates, not 'one more night'); omitted ones stay as booked. Without a code it "
+        "changes the caller's own upcoming booking (by caller id); with a code from another phone, also give "
+        "the guest name. Call with preview=true first, read the new total and the difference back, and call "
+        "again without preview only after the caller says yes. If unavailable, 'alternative' may hold an offer.",
+        ModifyArgs,
+        hotel.modify_reservation,
     ),
     ToolSpec("create_lead", "Note an enquiry the hotel team should follow up.", LeadArgs, hotel.create_lead),
     ToolSpec(

@@ -57,6 +57,45 @@ def spoken_date(d: date) -> str:
     return f"{d:%A}, {d:%B} {day}{suffix}, {d.year}" if d.year else f"{d:%A}, {d:%B} {day}{suffix}"
 
 
+def stay_problem(
+    check_in: date,
+    check_out: date,
+    adults: int,
+    children: int,
+    limits: Limits | None,
+    *,
+    kept_check_in: date | None = None,
+) -> str | None:
+    """The first rule a stay breaks, as a clause, or None; shared by booking and changing a booking.
+
+    ``kept_check_in`` is the arrival of a stay that has already begun: keeping it is not "booking in
+    the past", so a guest in the house can still extend.
+    """
+    if check_out <= check_in:
+        return (
+            f"the check-out date ({spoken_date(check_out)}) has to be after the check-in date "
+            f"({spoken_date(check_in)})"
+        )
+    if limits is None:
+        return None
+    if check_in < limits.today and check_in != kept_check_in:
+        return f"the check-in date, {spoken_date(check_in)}, is in the past"
+    if check_out <= limits.today:
+        return f"the check-out date, {spoken_date(check_out)}, has to be after today"
+    if check_in > limits.today + timedelta(days=limits.horizon_days):
+        return f"bookings open at most {limits.horizon_days} days ahead"
+    nights = (check_out - check_in).days
+    if nights > limits.max_nights:
+        return f"one reservation can be at most {limits.max_nights} nights, not {nights}"
+    guests = adults + children
+    if guests > limits.max_guests:
+        return (
+            f"one reservation can be for at most {limits.max_guests} guests, not {guests}; "
+            "our reservations team can arrange group stays"
+        )
+    return None
+
+
 def normalize_phone(raw: str) -> str:
     """Digits with an optional leading ``+``; raise ValueError if it can't be a phone number."""
     text = raw.strip()
@@ -86,27 +125,9 @@ class StayArgs(ArgsModel):
 
     @model_validator(mode="after")
     def _stay_rules(self, info: ValidationInfo) -> StayArgs:
-        if self.check_out <= self.check_in:
-            raise ValueError(
-                f"the check-out date ({spoken_date(self.check_out)}) has to be after the check-in date "
-                f"({spoken_date(self.check_in)})"
-            )
-        limits = _limits(info)
-        if limits is None:
-            return self
-        if self.check_in < limits.today:
-            raise ValueError(f"the check-in date, {spoken_date(self.check_in)}, is in the past")
-        if self.check_in > limits.today + timedelta(days=limits.horizon_days):
-            raise ValueError(f"bookings open at most {limits.horizon_days} days ahead")
-        nights = (self.check_out - self.check_in).days
-        if nights > limits.max_nights:
-            raise ValueError(f"one reservation can be at most {limits.max_nights} nights, not {nights}")
-        guests = self.adults + self.children
-        if guests > limits.max_guests:
-            raise ValueError(
-                f"one reservation can be for at most {limits.max_guests} guests, not {guests}; "
-                "our reservations team can arrange group stays"
-            )
+        problem = stay_problem(self.check_in, self.check_out, self.adults, self.children, _limits(info))
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -192,6 +213,52 @@ class CancelArgs(ArgsModel):
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
         return normalize_phone(value) if value else None
+
+
+class ModifyArgs(ArgsModel):
+    """Identity as for cancelling, then only what changes; omitted fields keep the booking's value."""
+
+    confirmation_code: str | None = Field(
+        default=None,
+        description="The booking's confirmation code. Omit it to change the one upcoming booking made from "
+        "the number the caller is calling from.",
+    )
+    guest_name: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Guest's name (or surname) on the booking; needed with the code when the caller is not "
+        "calling from the booking's phone.",
+    )
+    check_in: date | None = Field(default=None, description="New arrival date, YYYY-MM-DD.")
+    check_out: date | None = Field(default=None, description="New departure date, YYYY-MM-DD.")
+    adults: int | None = Field(default=None, ge=1, le=1000, description="New number of adults.")
+    children: int | None = Field(default=None, ge=0, le=1000, description="New number of children.")
+    pets: bool | None = Field(default=None, description="Whether the guests bring a pet.")
+    room_type: str | None = Field(
+        default=None, min_length=1, max_length=64, description="New room type code or name."
+    )
+    preview: bool = Field(
+        default=False,
+        description="True to price the change without making it (new total and the difference). Read that "
+        "back, and call again without preview only after the caller agrees.",
+    )
+
+    @field_validator("confirmation_code")
+    @classmethod
+    def _code(cls, value: str | None) -> str | None:
+        return normalize_code(value) if value else None
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> ModifyArgs:
+        fields = (self.check_in, self.check_out, self.adults, self.children, self.pets, self.room_type)
+        if all(v is None for v in fields):
+            raise ValueError("say what to change: check_in, check_out, adults, children, pets or room_type")
+        if self.check_in is not None and self.check_out is not None and self.check_out <= self.check_in:
+            raise ValueError(
+                f"the check-out date ({spoken_date(self.check_out)}) has to be after the check-in date "
+                f"({spoken_date(self.check_in)})"
+            )
+        return self
 
 
 class LeadArgs(ArgsModel):

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+from ari_app.tools.schemas import Limits
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -64,3 +66,17 @@ class ToolContext:
 
     def today(self) -> date:
         return self.now().date()
+
+    def limits(self) -> Limits:
+        """The hotel's booking rules as of now, for argument validation and for merged-stay checks."""
+        h = self.settings.hotel
+        now = self.now()
+        return Limits(
+            today=now.date(),
+            tz=self.tz,
+            now=now,
+            max_guests=h.max_guests_per_booking,
+            max_nights=h.max_nights,
+            horizon_days=h.booking_horizon_days,
+            departments=dict(h.departments),
+        )

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.brain import Action, Brain, CallContext, Say, ToolCalled
 from ari_app.settings import Settings
-from models.hotel import RateOverride, Reservation, RoomType
+from models.hotel import RateOverride, Reservation, ReservationNight, Room, RoomType
 from models.store import CallStore
 
 # Friday 20 November 2026, 10:00 in New York: every dialog date is relative to this.
@@ -108,6 +108,33 @@ async def expected_total(
         total += overrides.get(night, Decimal(rt.base_rate))
         night += timedelta(days=1)
     return total
+
+
+async def nights_of(
+    sessions: async_sessionmaker[AsyncSession], reservation_id: int
+) -> list[tuple[int, date]]:
+    """The booking's (room, night) rows, in night order: what actually holds the rooms."""
+    async with sessions() as db:
+        rows = await db.execute(
+            select(ReservationNight.room_id, ReservationNight.night)
+            .where(ReservationNight.reservation_id == reservation_id)
+            .order_by(ReservationNight.night)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+def span(room_id: int, ci: date, co: date) -> list[tuple[int, date]]:
+    return [(room_id, ci + timedelta(days=i)) for i in range((co - ci).days)]
+
+
+async def room_type_of_room(sessions: async_sessionmaker[AsyncSession], room_id: int) -> str:
+    async with sessions() as db:
+        row = (
+            await db.execute(
+                select(RoomType.code).join(Room, Room.room_type_id == RoomType.id).where(Room.id == room_id)
+            )
+        ).scalar_one()
+        return str(row)
 
 
 async def type_code(sessions: async_sessionmaker[AsyncSession], type_id: int) -> str:

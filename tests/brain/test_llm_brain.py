@@ -12,8 +12,10 @@ from brainkit import (
     count,
     expected_total,
     new_call,
+    nights_of,
     reservations,
     say,
+    span,
     text_reply,
     tool_reply,
 )
@@ -23,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ari_app.brain import EmbeddedBrain, LlmBrain, make_brain
 from ari_app.settings import Settings
 from models.calls import ToolRun
-from models.hotel import Reservation
+from models.hotel import Message, Reservation
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -160,6 +162,76 @@ async def test_given_turn_cap_reached_then_handed_to_front_desk(
     await say(brain, ctx, "hello")
     r = await say(brain, ctx, "hello again")
     assert r.actions[-1].kind == "transfer" and len(llm_server.requests) == 1
+
+
+async def test_given_model_previews_then_applies_modify_reservation_then_booking_extended_in_place(
+    hotel: Sessions, settings: Settings, llm_server: FakeChatServer
+) -> None:
+    earlier = await new_call(hotel, settings, session_id="earlier")
+    booked, _ = await earlier.run_tool(
+        "create_reservation",
+        {
+            "check_in": "2026-12-03",
+            "check_out": "2026-12-05",
+            "adults": 2,
+            "room_type": "STD",
+            "guest_name": "Jane Doe",
+        },
+    )
+    assert booked is not None
+    (before,) = await reservations(hotel)
+    brain = make_brain(_llm_settings(settings, llm_server))
+    ctx = await new_call(hotel, settings)
+    llm_server.script = [
+        tool_reply("modify_reservation", json.dumps({"check_out": "2026-12-06", "preview": True})),
+        text_reply("One more night makes it 387 dollars, 129 dollars more. Shall I make the change?"),
+    ]
+
+    r = await say(brain, ctx, "can we stay one more night")
+
+    offered = {t["function"]["name"] for t in llm_server.requests[0]["tools"]}
+    assert "modify_reservation" in offered
+    tool_msg = json.loads(
+        next(m for m in llm_server.requests[1]["messages"] if m["role"] == "tool")["content"]
+    )
+    assert (
+        tool_msg["preview"]
+        and tool_msg["difference"] == "129.00"
+        and "Not changed yet" in tool_msg["summary"]
+    )
+    assert r.tools[0].ok and (await reservations(hotel))[0].check_out == date(2026, 12, 5)
+
+    llm_server.script = [
+        tool_reply("modify_reservation", json.dumps({"check_out": "2026-12-06"}), call_id="call_2"),
+        text_reply("Done, you now leave on Sunday."),
+    ]
+    await say(brain, ctx, "yes please")
+
+    (row,) = await reservations(hotel)
+    assert (row.confirmation_code, row.room_id, row.check_out) == (
+        before.confirmation_code, before.room_id, date(2026, 12, 6),
+    )  # fmt: skip
+    assert await nights_of(hotel, row.id) == span(before.room_id, date(2026, 12, 3), date(2026, 12, 6))
+    assert row.total == await expected_total(hotel, "STD", date(2026, 12, 3), date(2026, 12, 6))
+    assert await count(hotel, Message) == 1
+
+
+@pytest.mark.parametrize(
+    ("param", "other"), [("max_tokens", "max_completion_tokens"), ("max_completion_tokens", "max_tokens")]
+)
+async def test_given_token_limit_param_setting_then_cap_sent_under_that_name_only(
+    hotel: Sessions, settings: Settings, llm_server: FakeChatServer, param: str, other: str
+) -> None:
+    settings = _llm_settings(settings, llm_server)
+    settings.brain.token_limit_param = param  # type: ignore[assignment]
+    settings.brain.max_tokens = 123
+    ctx = await new_call(hotel, settings)
+    llm_server.script = [text_reply("Hello, how can I help?")]
+
+    await say(make_brain(settings), ctx, "hello")
+
+    (sent,) = llm_server.requests
+    assert sent[param] == 123 and other not in sent
 
 
 async def test_given_embedded_mode_then_factory_gives_embedded_brain(settings: Settings) -> None:
