@@ -180,9 +180,13 @@ def row(label: str, e2e: list[float], turns: list[TurnResult]) -> str:
         vals = [t.timings.get(key, 0.0) for t in turns]
         return statistics.median(vals) if vals else float("nan")
 
+    def share(key: str) -> str:
+        return f"{sum(1 for t in turns if t.timings.get(key)) / max(1, len(turns)):.0%}"
+
     return (
         f"| {label} | {len(e2e)} | {med('endpoint_ms'):.0f} | {med('stt_ms'):.0f} | {med('brain_ms'):.0f} | "
-        f"{med('tts_first_audio_ms'):.0f} | {med('send_ms'):.0f} | {pct(e2e, 50):.0f} | {pct(e2e, 95):.0f} |"
+        f"{med('tts_first_audio_ms'):.0f} | {med('send_ms'):.0f} | {pct(e2e, 50):.0f} | {pct(e2e, 95):.0f} | "
+        f"{share('stt_speculative')} | {share('early_end')} | {share('one_moment')} |"
     )
 
 
@@ -191,9 +195,15 @@ async def main() -> None:
     ap.add_argument("--utterances", type=int, default=20)
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--vad-end-ms", type=int, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a SpeechSettings field, e.g. --set whisper_window_s=30")
     args = ap.parse_args()
-    overrides = {} if args.vad_end_ms is None else {"vad_end_ms": args.vad_end_ms}
-    settings = SpeechSettings(prompt_cache_dir="/tmp/hotel-operator-bench-prompts", **overrides)
+    overrides: dict[str, object] = {} if args.vad_end_ms is None else {"vad_end_ms": args.vad_end_ms}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        overrides[name] = value
+    load_before = f"{os.getloadavg()[0]:.2f}"
+    settings = SpeechSettings(prompt_cache_dir="/tmp/hotel-operator-bench-prompts", **overrides)  # type: ignore[arg-type]
     engines = SpeechEngines.load(settings, hotel_name="Harbour View Hotel", progress=print)
     await engines.warm()
     tts = engines.voice_for("en")
@@ -205,8 +215,9 @@ async def main() -> None:
         clips.append((np.concatenate([np.zeros(4000, np.int16), pcm[:end], np.zeros(80, np.int16)]), 4000 + end))
     alloc = PortAllocator("127.0.0.1", 43000, 43999)
     lines = [
-        "| run | n | endpoint | STT after EOT | brain | TTS first audio | send | p50 e2e | p95 e2e |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | n | endpoint | STT after EOT | brain | TTS first audio | send | p50 e2e | p95 e2e "
+        "| speculative used | early end | one moment |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary: dict[str, list[float]] = {}
     for label, calls, baseline in [("1 call", 1, False), ("4 calls", 4, False), ("1 call, baseline", 1, True)]:
@@ -230,8 +241,11 @@ async def main() -> None:
         )
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     machine = f"{platform.machine()} {os.cpu_count()} CPU(s), {platform.processor() or platform.platform()}"
-    print(f"\n{stamp} on {machine}; vad_end_ms={settings.vad_end_ms}, beam={settings.whisper_beam_size}, "
-          f"workers={settings.workers}; stage columns are medians in ms, e2e = caller's true end of speech "
+    print(f"\n{stamp} on {machine}; load before {load_before}, after {os.getloadavg()[0]:.2f}; "
+          f"vad_end_ms={settings.vad_end_ms}, vad_pause_ms={settings.vad_pause_ms}, "
+          f"vad_early_end_ms={settings.vad_early_end_ms}, beam={settings.whisper_beam_size}, "
+          f"window={settings.whisper_window_s}s, cpu_threads={settings.whisper_cpu_threads}, "
+          f"workers={settings.workers}, overrides={overrides}; stage columns are medians in ms, e2e = caller's true end of speech "
           f"to first answer RTP packet")
     print("\n".join(lines) + ratio)
 

@@ -76,9 +76,9 @@ class SpeechEngines:
         try:
             main = phrases[settings.language]
             vocab = [*main.vocabulary, *settings.stt_vocabulary]
-            if not any(m in vocab for m in MONTHS):
-                vocab.extend(MONTHS)
-            prompt = build_initial_prompt(hotel_name, vocab)
+            if not main.stt_prompt and not any(m in vocab for m in MONTHS):
+                vocab.extend(MONTHS)  # a language file without a prompt: at least the dates
+            prompt = build_initial_prompt(hotel_name, vocab, main.stt_prompt)
             if stt is None:
                 t0 = time.perf_counter()
                 if settings.stt_engine == "whisper":
@@ -94,6 +94,10 @@ class SpeechEngines:
                         no_speech_threshold=settings.whisper_no_speech_threshold,
                         logprob_threshold=settings.whisper_logprob_threshold,
                         cpu_threads=settings.whisper_cpu_threads,
+                        window_s=settings.whisper_window_s,
+                        min_voiced_ms=settings.vad_min_speech_ms,
+                        vad_aggressiveness=settings.vad_aggressiveness,
+                        energy_gate_dbfs=settings.vad_energy_gate_dbfs,
                     )
                     whisper.check()
                     stt = whisper

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from ari_app.speech.echo import is_probable_echo
 from ari_app.speech.errors import SpeechEngineError
 from ari_app.speech.stt import Transcript
-from ari_app.speech.tts import SentenceTts, TtsEngine
+from ari_app.speech.tts import SentenceTts, TtsEngine, join_chunks
 from ari_app.speech.vad import (
     FRAME_SAMPLES,
     EndOfTurn,
@@ -70,6 +70,23 @@ class LoopResult:
     turns: tuple[TurnResult, ...] = ()
     error: str = ""
     engine: str = ""
+
+
+# A transcript ending in one of these words is a caller drawing breath mid-sentence, whatever
+# punctuation Whisper put after it ("I'd like a room for." is not a finished request).
+_OPEN_ENDINGS = frozenset(
+    "a an the and or but so to for of with at on in from by my our your is are was be i we "
+    "um uh er like because then".split()
+)
+
+
+def reads_finished(text: str) -> bool:
+    """Does a transcript read as a finished sentence, so the turn may end before the full hangover?"""
+    text = text.strip()
+    if not text.endswith((".", "?", "!")) or text.endswith("..."):
+        return False
+    words = text.rstrip(".?!").split()
+    return bool(words) and words[-1].lower().strip(",;:") not in _OPEN_ENDINGS
 
 
 def _levels(pcm: Int16Array) -> npt.NDArray[np.float64]:
@@ -118,7 +135,14 @@ class _Turn:
 
     @property
     def speaking(self) -> bool:
+        """Has any of the reply gone to the media plane (then the caller may have heard it)?"""
         return bool(self.spoken)
+
+    @property
+    def on_air(self) -> bool:
+        """Is the reply still being played? ``speaking`` stays true after the reply ended, and using
+        it here kept every later turn of the call from ever being transcribed speculatively."""
+        return self.speaking and self.speak_task is not None and not self.speak_task.done()
 
 
 class SpeechLoop:
@@ -227,7 +251,7 @@ class SpeechLoop:
 
     def _agent_speaking(self) -> bool:
         turn = self._turn
-        return self.media.is_playing or (turn is not None and turn.speaking and not turn.interrupted)
+        return self.media.is_playing or (turn is not None and turn.on_air and not turn.interrupted)
 
     def _outgoing_level(self) -> float:
         """Level of the agent frame sent last, for the echo guard's reference envelope."""
@@ -291,7 +315,7 @@ class SpeechLoop:
         if self.endpointer.silence_frames < self._early_frames:
             return False
         guess = task.result()
-        return isinstance(guess, Transcript) and guess.text.rstrip().endswith((".", "?", "!"))
+        return isinstance(guess, Transcript) and reads_finished(guess.text)
 
     def _on_confirmed(self, ev: SpeechConfirmed) -> None:
         speaking = self._agent_speaking()
@@ -349,9 +373,12 @@ class SpeechLoop:
         return any(f >= ev.start_frame for f in self.barge_ins)
 
     def _start_speculative(self, ev: SpeechPaused) -> None:
+        """Guess only on an idle worker: a guess queued behind other calls' real work, or behind our
+        own stale guess (CTranslate2 cannot be interrupted), would arrive after the end of turn and
+        only delay the transcription that counts. Without a guess the turn waits the full hangover."""
         self._drop_speculative()
-        if self.engines.pool.busy and not self._guess_lock.locked():
-            return  # every worker serves other calls: don't queue guesses behind their real work
+        if self.engines.pool.busy or self._guess_lock.locked():
+            return
         assert self._tg is not None
         task = self._tg.create_task(self._transcribe_guess(ev.audio), name="speech-speculative-stt")
         self._spec = (task, ev.speech_frames)
@@ -401,6 +428,11 @@ class SpeechLoop:
     async def _run_turn(self, turn: _Turn) -> None:
         t = turn.timings
         t["endpoint_ms"] = float((turn.eot.frame - turn.eot.last_speech_frame) * FRAME_MS)
+        if (
+            turn.eot.reason == "silence"
+            and turn.eot.frame - turn.eot.last_speech_frame < self.endpointer.config.end_frames
+        ):
+            t["early_end"] = 1.0
         said_moment = False
         try:
             if turn.speculative is not None:
@@ -429,6 +461,8 @@ class SpeechLoop:
 
         if self.engines.pool.busy and not said_moment:
             said_moment = self._play_cached("one_moment")
+        if said_moment:
+            t["one_moment"] = 1.0  # the caller's first audio was the filler, not the answer
         t_first_text: list[float] = []
 
         async def reply_text() -> AsyncIterator[str]:
@@ -480,7 +514,7 @@ class SpeechLoop:
             t["send_ms"] = (turn.t_first_sent - turn.t_first_queued) * 1000
             t["first_audio_ms"] = (turn.t_first_sent - turn.t_eot) * 1000
             result.latency_ms = int(round(t["endpoint_ms"] + t["first_audio_ms"]))
-        result.reply_text = "".join(turn.reply_parts).strip()
+        result.reply_text = join_chunks(turn.reply_parts)
         result.spoken_text = " ".join(h for s in turn.spoken if (h := s.heard())).strip()
         result.interrupted = turn.interrupted
         if turn.interrupted and turn.cut_frame is not None:

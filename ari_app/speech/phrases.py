@@ -21,6 +21,7 @@ class Phrases:
     language: str
     prompts: dict[str, str]
     vocabulary: tuple[str, ...] = field(default_factory=tuple)
+    stt_prompt: str = ""  # natural sentences Whisper is primed with ({hotel} filled in)
 
     def prompt(self, key: str, **values: str) -> str:
         try:
@@ -43,5 +44,6 @@ class Phrases:
         missing = [k for k in REQUIRED_PROMPTS if k not in prompts]
         if missing:
             raise SpeechConfigError(f"speech.phrases_dir: {path} lacks prompts {', '.join(missing)}")
-        vocab = tuple(str(v) for v in data.get("stt", {}).get("vocabulary", []))
-        return cls(language, prompts, vocab)
+        stt = dict(data.get("stt", {}))
+        vocab = tuple(str(v) for v in stt.get("vocabulary", []))
+        return cls(language, prompts, vocab, str(stt.get("prompt", "")))

@@ -33,6 +33,8 @@ OUT_RATE = 8000
 # A sentence ends at . ! ? (or …) followed by whitespace; a number like "3.5" or "Dr. " mid-word is not
 # an end because the next character is not whitespace or the word is a known abbreviation.
 _END = re.compile(r"([.!?…]+[\"')\]]*)(\s+)")
+_CHUNK_END = re.compile(r"[.!?…]+[\"')\]]*$")
+_NUMBER_DOT = re.compile(r"[\d.,]*\d\.")  # "3." may go on as "3.5"
 _ABBREV = {"mr.", "mrs.", "ms.", "dr.", "st.", "no.", "vs.", "e.g.", "i.e.", "approx.", "a.m.", "p.m."}
 
 
@@ -56,6 +58,14 @@ class SentenceSplitter:
                 out.append(candidate)
             start = m.end()
         self._buf = self._buf[start:]
+        # A brain that yields whole sentences without a trailing space ("Certainly.") would otherwise
+        # hold its first sentence back until the next chunk arrives, i.e. until the brain thinks again.
+        tail = self._buf.strip()
+        if tail and _CHUNK_END.search(tail):
+            last_word = tail.rsplit(None, 1)[-1].lower()
+            if last_word not in _ABBREV and not _NUMBER_DOT.fullmatch(last_word):
+                out.append(tail)
+                self._buf = ""
         # a runaway sentence with no full stop is cut at a comma/space so audio still starts
         while len(self._buf) > self.max_chars:
             cut = max(self._buf.rfind(", ", 0, self.max_chars), self._buf.rfind(" ", 0, self.max_chars))
@@ -68,6 +78,24 @@ class SentenceSplitter:
     def flush(self) -> list[str]:
         rest, self._buf = self._buf.strip(), ""
         return [rest] if rest else []
+
+
+_GLUED = re.compile(r"[.!?…][\"')\]]*$")
+
+
+def needs_space(before: str, after: str) -> bool:
+    """A brain that yields whole sentences ("adults." then "I have") leaves no space between them;
+    a token stream ("Hel", "lo") must not get one. Only a sentence end followed by a capital is
+    treated as a missing space, so "3." + "5" and "e.g." + "the" stay as they are."""
+    return bool(before) and bool(after) and bool(_GLUED.search(before)) and after[0].isupper()
+
+
+def join_chunks(parts: Iterable[str]) -> str:
+    """The reply text as the caller should read it: chunks concatenated, sentences spaced."""
+    out = ""
+    for part in parts:
+        out += (" " if needs_space(out, part) else "") + part
+    return out.strip()
 
 
 def split_sentences(text: str) -> list[str]:
@@ -112,8 +140,12 @@ class SentenceTts:
 
         async def pump() -> None:
             splitter = SentenceSplitter()
+            last = ""
             try:
                 async for chunk in text_stream:
+                    if needs_space(last, chunk):
+                        chunk = " " + chunk
+                    last = chunk or last
                     for sentence in splitter.feed(chunk):
                         queue.put_nowait(sentence)
                 for sentence in splitter.flush():

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.session import CallInfo
 from ari_app.speech import LoopResult, SpeechEngines, SpeechLoop
+from ari_app.speech.loop import reads_finished
 from models.calls import ConversationTurn, VoiceAnalytics
 from models.store import CallStore
 
@@ -87,7 +88,7 @@ async def test_given_a_pause_when_the_caller_goes_on_then_speculative_transcript
     engines, media, store, drv = await setup(tmp_path, stt=stt)
     loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
     task = await start(loop)
-    # a 300 ms pause: longer than the 100 ms speculative trigger, shorter than the 600 ms hangover
+    # a 300 ms pause: longer than the 200 ms speculative trigger, shorter than the 600 ms hangover
     await drv.feed(np.concatenate([voice(0.8), silence(0.3), voice(0.8, seed=3)]))
     await drv.until(lambda: len(loop.turns) == 1 and not media.is_playing)
     result = await finish(media, task)
@@ -285,3 +286,108 @@ async def test_given_a_real_call_store_when_a_turn_completes_then_turns_and_metr
     ]
     assert rows[1].latency_ms == loop.turns[0].latency_ms and rows[1].timings["endpoint_ms"] == 600
     assert {m.metric_name for m in metrics} >= {"speech.turn_latency_ms", "speech.stt_ms"}
+
+
+async def test_given_a_brain_yielding_unspaced_sentences_when_stored_then_sentences_are_spaced(tmp_path: Path) -> None:
+    async def sentences(text: str) -> AsyncIterator[str]:
+        yield "There are four adults."
+        yield "I have a family room."
+
+    engines, media, store, drv = await setup(tmp_path)
+    loop = SpeechLoop(FakeSession(media, store), engines, sentences)
+    task = await start(loop)
+    await drv.feed(np.concatenate([voice(1.0), silence(0.1)]))
+    await drv.until(lambda: len(loop.turns) == 1 and not media.is_playing)
+    result = await finish(media, task)
+    assert result.turns[0].reply_text == "There are four adults. I have a family room."
+    assert store.rec.turns[-1]["content"] == "There are four adults. I have a family room."
+
+
+@pytest.mark.parametrize(
+    ("heard", "endpoint_ms", "early"),
+    [
+        ("I need a double room.", 300.0, True),  # a finished sentence: end after vad_early_end_ms
+        ("Is breakfast included?", 300.0, True),
+        ("I need a double room for.", 600.0, False),  # Whisper's full stop after "for" is no end
+        ("I need a double room", 600.0, False),  # no closing punctuation: wait the full hangover
+    ],
+)
+async def test_given_a_speculative_transcript_when_it_reads_finished_then_the_turn_ends_early(
+    tmp_path: Path, heard: str, endpoint_ms: float, early: bool
+) -> None:
+    stt = FakeStt(heard)
+    engines, media, store, drv = await setup(tmp_path, stt=stt)
+    loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
+    task = await start(loop)
+    await drv.feed(np.concatenate([voice(1.0), silence(0.1)]))
+    await drv.until(lambda: len(loop.turns) == 1)
+    await finish(media, task)
+    timings = loop.turns[0].timings
+    assert timings["endpoint_ms"] == endpoint_ms and bool(timings.get("early_end")) is early
+    assert len(stt.calls) == 1 and timings["stt_speculative"] == 1.0  # the guess was the transcript
+
+
+async def test_given_a_short_comma_pause_when_listening_then_no_speculative_transcription(tmp_path: Path) -> None:
+    stt = FakeStt()
+    engines, media, store, drv = await setup(tmp_path, stt=stt)
+    loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
+    task = await start(loop)
+    # 120 ms (a comma) is under vad_pause_ms = 200: no guess is started for it
+    await drv.feed(np.concatenate([voice(0.8), silence(0.12), voice(0.8, seed=3)]))
+    assert stt.calls == []
+    await drv.feed(silence(0.1))
+    await drv.until(lambda: len(loop.turns) == 1)
+    await finish(media, task)
+    assert len(stt.calls) == 1
+
+
+async def test_given_every_worker_busy_when_the_caller_pauses_then_no_guess_is_queued(tmp_path: Path) -> None:
+    stt = FakeStt()
+    engines, media, store, drv = await setup(tmp_path, stt=stt, workers=1)
+    release = threading.Event()
+    blocker = asyncio.create_task(engines.pool.run(release.wait, 5.0))
+    await asyncio.sleep(0.05)
+    loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
+    task = await start(loop)
+    try:
+        await drv.feed(np.concatenate([voice(1.0), silence(0.3)]))  # past the pause, before the hangover
+        assert stt.calls == []
+    finally:
+        release.set()
+        await blocker
+    await drv.until(lambda: len(loop.turns) == 1)
+    await finish(media, task)
+    assert len(stt.calls) == 1 and "stt_speculative" not in loop.turns[0].timings
+
+
+@pytest.mark.parametrize(
+    ("text", "finished"),
+    [
+        ("I need a twin room.", True),
+        ("What time is check-out?", True),
+        ("Thank you!", True),
+        ("I would like to book a room for.", False),
+        ("My name is.", False),
+        ("Um...", False),
+        ("We arrive on the", False),
+        (".", False),
+    ],
+)
+def test_given_a_transcript_when_checked_then_finished_only_without_an_open_ending(text: str, finished: bool) -> None:
+    assert reads_finished(text) is finished
+
+
+async def test_given_a_second_turn_in_the_call_when_the_caller_pauses_then_it_is_transcribed_speculatively(
+    tmp_path: Path,
+) -> None:
+    stt = FakeStt("I need a double room.")
+    engines, media, store, drv = await setup(tmp_path, stt=stt)
+    loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
+    task = await start(loop)
+    for n in (1, 2):
+        await drv.feed(np.concatenate([voice(1.0, seed=n), silence(0.1)]))
+        await drv.until(lambda n=n: len(loop.turns) == n and not media.is_playing)  # type: ignore[misc]
+    await finish(media, task)
+    assert [t.timings.get("stt_speculative") for t in loop.turns] == [1.0, 1.0]
+    assert [t.timings["endpoint_ms"] for t in loop.turns] == [300.0, 300.0]
+    assert len(stt.calls) == 2

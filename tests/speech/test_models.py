@@ -17,6 +17,7 @@ from ari_app.settings import SpeechSettings
 from ari_app.speech import SpeechConfigError, SpeechEngines, WhisperStt
 from ari_app.speech.engines import bundled_piper_paths, bundled_whisper_path
 from ari_app.speech.pool import InferencePool
+from ari_app.speech.tts import PiperTts
 from ari_app.speech.vad import Endpointer, WebRtcClassifier
 
 PHRASES = [
@@ -58,9 +59,21 @@ def with_noise(pcm: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
     return np.clip(x + n, -32768, 32767).astype(np.int16)
 
 
+# Piper's VITS voice draws random noise on every synthesis, so each run heard slightly different
+# audio and the WER moved between 2.5 % and 4.5 % on the same code. A fixed onnxruntime seed, set
+# before a fresh voice is loaded and rendered in a fixed order, makes the clips identical run to run.
+# The seed was fixed before looking at its score. Over seeds 0-4 the shipped settings scored clean
+# 1.0/2.0/2.0/2.0/2.5 % and noisy 3.5/3.5/5.5/7.0/3.0 % (bench/README.md): seed 0 is at the good end
+# for clean audio, and every seed is within the targets.
+VOICE_SEED = 0
+
+
 @pytest.fixture(scope="module")
 def rendered(real_engines: SpeechEngines) -> list[np.ndarray]:
-    tts = real_engines.voice_for("en")
+    import onnxruntime
+
+    onnxruntime.set_seed(VOICE_SEED)
+    tts = PiperTts(*bundled_piper_paths(), real_engines.pool, gain=real_engines.settings.tts_gain)
 
     async def render() -> list[np.ndarray]:
         return [await tts.synthesize(p) for p in PHRASES]
@@ -122,6 +135,29 @@ def test_given_5s_of_silence_or_line_noise_when_heard_then_zero_words(real_engin
     text = transcribe_all(real_engines, [pcm])[0]
     assert text.split() == [], text
     assert all(type(e).__name__ != "EndOfTurn" for e in events)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "clip",
+    [
+        pytest.param(lambda: noise(5.0, -40, seed=2), id="line-noise-40dBFS"),
+        pytest.param(lambda: noise(5.0, -40, seed=7), id="line-noise-40dBFS-b"),
+        pytest.param(lambda: noise(5.0, -30, seed=3), id="loud-noise-30dBFS"),  # webrtcvad calls this speech
+    ],
+)
+def test_given_noise_past_the_vad_gate_when_transcribed_then_whispers_own_guard_returns_zero_words(
+    real_engines: SpeechEngines, clip: object
+) -> None:
+    """The no-speech/log-prob guard alone, for noise our VAD lets through (loud hiss is "speech" to it)."""
+    stt = real_engines.stt
+    assert isinstance(stt, WhisperStt)
+    gate, stt.min_voiced_frames = stt.min_voiced_frames, 0
+    try:
+        result = transcribe_all(real_engines, [phone_line(clip())])[0]  # type: ignore[operator]
+    finally:
+        stt.min_voiced_frames = gate
+    assert result.split() == [], result
 
 
 # ---- bad model files: clear error at start-up ----------------------------------------------------

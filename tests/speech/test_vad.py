@@ -132,3 +132,12 @@ def test_given_a_click_then_a_pause_when_speech_follows_then_confirmation_counts
     events = run("sss" + "...." + "s" * 8 + "." * 12)
     confirmed = [(i, e) for i, e in events if isinstance(e, SpeechConfirmed)]
     assert len(confirmed) == 1 and confirmed[0][0] == 3 + 4 + 6 - 1
+
+
+def test_given_speech_and_noise_when_counting_voiced_frames_then_only_runs_that_could_open_a_turn_count() -> None:
+    from ari_app.speech.vad import voiced_frames
+
+    assert voiced_frames(silence(2.0)) == 0
+    assert voiced_frames(noise(5.0, -55)) == 0  # under the energy gate
+    assert voiced_frames(noise(5.0, -40, seed=2)) < 8  # line noise: never a 160 ms run of "speech"
+    assert abs(voiced_frames(np.concatenate([silence(0.5), voice(1.0), silence(0.5)])) - 50) <= 3
