@@ -132,6 +132,7 @@ class _Turn:
         self.timings: dict[str, float] = {}
         self.t_first_queued: float | None = None
         self.t_first_sent: float | None = None
+        self.early = False  # ended on a finished-sounding guess before the full hangover
 
     @property
     def speaking(self) -> bool:
@@ -172,13 +173,15 @@ class SpeechLoop:
         self.record = record
         self.speculative = speculative  # off only to measure what speculation buys (bench baseline)
         self.turns: list[TurnResult] = []
-        self.barge_ins: list[int] = []  # frame index of each barge-in decision
+        self.barge_ins: list[int] = []
+        self.continuations: list[int] = []  # frame index where a caller resumed an early-ended turn  # frame index of each barge-in decision
         self.echo_ignored = 0
         self._tg: asyncio.TaskGroup | None = None
         self._done: asyncio.Future[LoopResult] | None = None
         self._turn: _Turn | None = None
         self._spec: tuple[asyncio.Task[Transcript | Exception], int] | None = None
         self._segment_during_speech = False
+        self._continuing: _Turn | None = None  # an early-ended turn the caller turned out to go on with
         self._segment_echo = False
         self._segment_start_idx = 0
         self._in_levels: collections.deque[float] = collections.deque(maxlen=200)
@@ -317,7 +320,36 @@ class SpeechLoop:
         guess = task.result()
         return isinstance(guess, Transcript) and reads_finished(guess.text)
 
+    def _resumes_early_turn(self, ev: SpeechConfirmed) -> bool:
+        """Speech that starts within the full hangover of a turn we ended early: the caller had only
+        paused ("Hello, … do you have a room?"). The full hangover would not have ended that turn."""
+        prev = self._turn
+        return (
+            prev is not None
+            and prev.early
+            and self._continuing is None
+            and ev.start_frame - prev.eot.last_speech_frame <= self.endpointer.config.end_frames
+        )
+
+    def _continue_turn(self, frame: int) -> None:
+        """Withdraw the early reply at once and answer the whole utterance at its real end."""
+        prev = self._turn
+        assert prev is not None
+        if prev.on_air or prev.speaking:
+            self.media.flush()
+            prev.interrupted = True
+            prev.cut_frame = frame
+        if prev.speak_task is not None and not prev.speak_task.done():
+            prev.speak_task.cancel()
+        self._cancel_turn()
+        self._continuing = prev
+        self._segment_during_speech = False  # this segment is the caller's turn, not a backchannel
+        self.continuations.append(frame)
+
     def _on_confirmed(self, ev: SpeechConfirmed) -> None:
+        if self._resumes_early_turn(ev):
+            self._continue_turn(ev.frame)
+            return
         speaking = self._agent_speaking()
         if not speaking and not self._segment_during_speech:
             return
@@ -352,12 +384,17 @@ class SpeechLoop:
             return
         audio = ev.audio
         prev = self._turn
-        if prev is not None and prev.task is not None and not prev.task.done() and not prev.speaking:
+        if self._continuing is not None:
+            audio = np.concatenate([self._continuing.audio, audio])
+            self._continuing = None
+            self._drop_speculative()
+        elif prev is not None and prev.task is not None and not prev.task.done() and not prev.speaking:
             # the caller went on before we answered: answer everything they said
             audio = np.concatenate([prev.audio, audio])
             self._cancel_turn()
             self._drop_speculative()
         turn = _Turn(audio, ev, self.clock())
+        turn.early = ev.reason == "silence" and ev.frame - ev.last_speech_frame < self.endpointer.config.end_frames
         if self._spec is not None:
             task, frames = self._spec
             self._spec = None

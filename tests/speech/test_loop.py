@@ -391,3 +391,41 @@ async def test_given_a_second_turn_in_the_call_when_the_caller_pauses_then_it_is
     assert [t.timings.get("stt_speculative") for t in loop.turns] == [1.0, 1.0]
     assert [t.timings["endpoint_ms"] for t in loop.turns] == [300.0, 300.0]
     assert len(stt.calls) == 2
+
+
+async def test_given_an_early_end_when_the_caller_goes_on_within_the_hangover_then_one_merged_turn_is_answered(
+    tmp_path: Path,
+) -> None:
+    stt = FakeStt("Hello?")  # a pause after "Hello," reads as a finished sentence
+    engines, media, store, drv = await setup(tmp_path, stt=stt)
+    loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
+    task = await start(loop)
+    first = voice(0.6)
+    await drv.feed(np.concatenate([first, silence(0.4)]))  # early end fires at 300 ms of silence
+    assert stt.calls and stt.calls[0] < len(first) + 8000  # only "Hello," was transcribed so far
+    stt.text = "Hello, do you have a room for two adults?"
+    await drv.feed(voice(1.2, seed=2))  # 400 ms after "Hello," the caller goes on
+    await drv.until(lambda: len(loop.turns) == 1 and not media.is_playing)
+    result = await finish(media, task)
+    assert len(loop.continuations) == 1
+    assert [t.caller_text for t in result.turns] == ["Hello, do you have a room for two adults?"]
+    # the answer to the whole utterance, heard from its real end; the early reply was withdrawn
+    assert result.turns[0].reply_text.startswith("You said: Hello, do you have a room")
+    assert stt.calls[-1] > len(first) + int(1.2 * 8000) - 1600  # the merged audio was transcribed
+
+
+async def test_given_an_early_end_when_the_caller_speaks_again_after_the_hangover_then_it_is_a_new_turn(
+    tmp_path: Path,
+) -> None:
+    stt = FakeStt("Hello?")
+    engines, media, store, drv = await setup(tmp_path, stt=stt)
+    loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
+    task = await start(loop)
+    await drv.feed(np.concatenate([voice(0.6), silence(1.0)]))  # well past the 600 ms hangover
+    await drv.until(lambda: len(loop.turns) == 1 and not media.is_playing)
+    stt.text = "I need a room."
+    await drv.feed(np.concatenate([voice(1.0, seed=3), silence(0.1)]))
+    await drv.until(lambda: len(loop.turns) == 2 and not media.is_playing)
+    result = await finish(media, task)
+    assert loop.continuations == []
+    assert [t.caller_text for t in result.turns] == ["Hello?", "I need a room."]
