@@ -16,6 +16,7 @@ call's tasks) ends them all.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -85,6 +86,30 @@ class _AgentTurnState:
     said: list[str] = field(default_factory=list)
 
 
+# Embedded-brain stages where the caller's next "yes" runs a tool that changes a booking.
+COMMITTING_STAGES = frozenset({"confirm", "book", "cancel_confirm", "cancel_fee", "modify_confirm"})
+
+
+@dataclass
+class _DialogSnapshot:
+    """The brain's per-call state before a turn, to put back if that turn is withdrawn."""
+
+    state: Any
+    turns: list[Any]
+    llm_messages: list[Any]
+    llm_failed: bool
+
+    @classmethod
+    def take(cls, ctx: CallContext) -> _DialogSnapshot:
+        return cls(copy.deepcopy(ctx.state), list(ctx.turns), copy.deepcopy(ctx.llm_messages), ctx.llm_failed)
+
+    def restore(self, ctx: CallContext) -> None:
+        ctx.state = self.state
+        ctx.turns[:] = self.turns
+        ctx.llm_messages[:] = self.llm_messages
+        ctx.llm_failed = self.llm_failed
+
+
 def _tone(ms: int = 300, freq: float = 440.0) -> Pcm:
     """A neutral beep for menu prompts when no voice is loaded (keypad-only sites)."""
     t = np.arange(int(8000 * ms / 1000)) / 8000.0
@@ -100,6 +125,7 @@ class CallConversation:
         engine = IvrEngine(deps.menus.tree, clock=deps.ivr_clock)
         self.executor = AriIvrExecutor(session, engine, self._render_prompt, sound_loader=deps.sound_loader)
         self.greeted = False
+        self._snapshot: _DialogSnapshot | None = None
         # per call: an engine failure on this call switches only this call to the keypad
         self.speech = deps.speech
         self.realtime = deps.realtime
@@ -237,6 +263,14 @@ class CallConversation:
 
     # ---------------------------------------------------------------------------- agent phase
 
+    def _early_end_is_safe(self) -> bool:
+        """Ending a turn on a quick "yes" is only safe where that yes commits nothing: not when the
+        embedded brain has just read back a booking, a change or a cancellation, and never with an
+        LLM brain, whose tool calls we can't foresee."""
+        if getattr(self.deps.brain, "name", "") != "embedded":
+            return False
+        return self.ctx.state.stage not in COMMITTING_STAGES
+
     async def _greeting(self) -> str:
         if self.greeted:
             return ""
@@ -260,6 +294,7 @@ class CallConversation:
         brain = self.deps.brain
 
         async def respond(text: str) -> AsyncIterator[str]:
+            self._snapshot = _DialogSnapshot.take(self.ctx)
             async for ev in brain.respond(self.ctx, text, "speech"):
                 if isinstance(ev, Say):
                     state.said.append(ev.text)
@@ -273,7 +308,20 @@ class CallConversation:
             if state.pending is not None and loop is not None:
                 loop.stop()
 
-        loop = SpeechLoop(self.session, speech, respond, on_turn=on_turn)
+        def withdraw() -> None:
+            if self._snapshot is not None:
+                self._snapshot.restore(self.ctx)
+                self._snapshot = None
+            state.pending = None
+
+        loop = SpeechLoop(
+            self.session,
+            speech,
+            respond,
+            on_turn=on_turn,
+            allow_early_end=self._early_end_is_safe,
+            on_withdraw=withdraw,
+        )
         greeting = await self._greeting()
 
         async def watch_keys() -> None:

@@ -157,6 +157,8 @@ class SpeechLoop:
         classifier: FrameClassifier | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_turn: Callable[[TurnResult], Awaitable[None]] | None = None,
+        allow_early_end: Callable[[], bool] | None = None,
+        on_withdraw: Callable[[], None] | None = None,
         record: bool = True,
         speculative: bool = True,
     ) -> None:
@@ -170,6 +172,12 @@ class SpeechLoop:
         self.endpointer = Endpointer(engines.endpointer_config())
         self.clock = clock
         self.on_turn = on_turn
+        # the conversation knows when a quick "yes" would trigger something irreversible (a booking):
+        # then the turn waits the full hangover instead of ending on a finished-sounding guess
+        self.allow_early_end = allow_early_end
+        # told when an early-ended turn is withdrawn because the caller went on, so whatever the
+        # reply to it changed (dialog state) can be put back before the merged turn is answered
+        self.on_withdraw = on_withdraw
         self.record = record
         self.speculative = speculative  # off only to measure what speculation buys (bench baseline)
         self.turns: list[TurnResult] = []
@@ -312,6 +320,8 @@ class SpeechLoop:
         one who said "...for two," is probably not."""
         if not self._early_frames or self._spec is None:
             return False
+        if self.allow_early_end is not None and not self.allow_early_end():
+            return False
         task, frames = self._spec
         if not task.done() or task.cancelled() or frames != self.endpointer.speech_frames:
             return False
@@ -345,6 +355,8 @@ class SpeechLoop:
         self._continuing = prev
         self._segment_during_speech = False  # this segment is the caller's turn, not a backchannel
         self.continuations.append(frame)
+        if self.on_withdraw is not None:
+            self.on_withdraw()
 
     def _on_confirmed(self, ev: SpeechConfirmed) -> None:
         if self._resumes_early_turn(ev):

@@ -429,3 +429,43 @@ async def test_given_an_early_end_when_the_caller_speaks_again_after_the_hangove
     result = await finish(media, task)
     assert loop.continuations == []
     assert [t.caller_text for t in result.turns] == ["Hello?", "I need a room."]
+
+
+async def test_given_early_end_not_allowed_when_a_finished_sentence_pauses_then_the_full_hangover_is_waited(
+    tmp_path: Path,
+) -> None:
+    stt = FakeStt("Yes.")
+    engines, media, store, drv = await setup(tmp_path, stt=stt)
+    allowed: list[bool] = [False]
+    loop = SpeechLoop(FakeSession(media, store), engines, echo_respond(), allow_early_end=lambda: allowed[0])
+    task = await start(loop)
+    await drv.feed(np.concatenate([voice(0.5), silence(0.1)]))
+    await drv.until(lambda: len(loop.turns) == 1)
+    await finish(media, task)
+    assert loop.turns[0].timings["endpoint_ms"] == 600.0 and not loop.turns[0].timings.get("early_end")
+
+
+async def test_given_an_early_turn_withdrawn_when_the_caller_goes_on_then_the_conversation_is_told_once(
+    tmp_path: Path,
+) -> None:
+    stt = FakeStt("Yes.")
+    engines, media, store, drv = await setup(tmp_path, stt=stt)
+    withdrawn: list[int] = []
+    heard: list[str] = []
+
+    async def respond(text: str) -> AsyncIterator[str]:
+        heard.append(text)
+        yield f"You said {text}"
+
+    loop = SpeechLoop(
+        FakeSession(media, store), engines, respond, on_withdraw=lambda: withdrawn.append(len(heard))
+    )
+    task = await start(loop)
+    await drv.feed(np.concatenate([voice(0.5), silence(0.4)]))
+    stt.text = "Yes, that's right."
+    await drv.feed(voice(0.8, seed=4))
+    await drv.until(lambda: len(loop.turns) == 1 and not media.is_playing)
+    await finish(media, task)
+    # the brain saw "Yes." (and was then told to forget it) before the whole answer
+    assert withdrawn == [1] and heard == ["Yes.", "Yes, that's right."]
+    assert [t.caller_text for t in loop.turns] == ["Yes, that's right."]
