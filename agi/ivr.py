@@ -32,6 +32,7 @@ from ari_app.ivr.engine import (
     Outcome,
     Play,
     PromptFinished,
+    SetLanguage,
     SetVariable,
     StartAgent,
     StartTimer,
@@ -129,6 +130,11 @@ class AgiIvrExecutor:
             return []
         if isinstance(action, SetVariable):
             await self.ch.set_variable(action.name, action.value)
+            return []
+        if isinstance(action, SetLanguage):
+            # Asterisk then plays sound prompts from that language's folder, and the ARI agent
+            # the call may go on to reads the channel's language
+            await self.ch.set_variable("CHANNEL(language)", action.language)
             return []
         if isinstance(action, StopPlayback | CancelTimer):
             return []

@@ -30,6 +30,7 @@ from ari_app.brain.context import CallContext
 from ari_app.brain.events import Action, Say
 from ari_app.ivr.engine import IvrEngine, Outcome, State
 from ari_app.ivr.executor import AriIvrExecutor, SoundLoader, wav_sound_loader
+from ari_app.language import CallLanguage
 from ari_app.logging_setup import call_id_var
 from ari_app.session import CallGone, CallSession
 
@@ -122,8 +123,13 @@ class CallConversation:
         self.deps = deps
         self.session = session
         self.ctx = CallContext.for_session(session, facts=deps.facts, registry=deps.registry)
+        # decided at answer (dialled number, channel); the menu or the first utterance may change it
+        self.language = CallLanguage(session.info.language)
+        self.language.listeners.append(self._on_language)
         engine = IvrEngine(deps.menus.tree, clock=deps.ivr_clock)
-        self.executor = AriIvrExecutor(session, engine, self._render_prompt, sound_loader=deps.sound_loader)
+        self.executor = AriIvrExecutor(
+            session, engine, self._render_prompt, sound_loader=deps.sound_loader, language=self.language
+        )
         self.greeted = False
         self._snapshot: _DialogSnapshot | None = None
         # per call: an engine failure on this call switches only this call to the keypad
@@ -136,8 +142,12 @@ class CallConversation:
         speech = self.speech or self.deps.speech
         if speech is None:
             return _tone()
-        voice = speech.voice_for(self.session.info.language)
+        voice = speech.voice_for(self.language.code)
         return await speech.cache.get(voice, text)
+
+    def _on_language(self, code: str) -> None:
+        log.info("call language is now %s (%s)", code, self.language.source)
+        self.ctx.language = code
 
     async def _store_agent(self, text: str, mode: str = "speech") -> None:
         if text:
@@ -242,13 +252,18 @@ class CallConversation:
             return
             yield  # an async generator that speaks nothing: the menu prompts do the talking
 
-        listener = SpeechLoop(self.session, speech, heard)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(listener.run(), name=f"menu-listen-{self.session.info.session_id}")
-            try:
-                return await executor.run()
-            finally:
-                listener.stop()
+        listener = SpeechLoop(self.session, speech, heard, language=self.language.code)
+        # a language chosen in this menu applies to what the caller says next, too
+        self.language.listeners.append(listener.set_language)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(listener.run(), name=f"menu-listen-{self.session.info.session_id}")
+                try:
+                    return await executor.run()
+                finally:
+                    listener.stop()
+        finally:
+            self.language.listeners.remove(listener.set_language)
 
     def _requeue_key(self, key: str) -> None:
         """Give the IVR the key the agent phase caught, ahead of any typed after it."""
@@ -321,6 +336,9 @@ class CallConversation:
             on_turn=on_turn,
             allow_early_end=self._early_end_is_safe,
             on_withdraw=withdraw,
+            language=self.language.code,
+            detect_language=self.language.may_detect,
+            on_language=lambda code: self.language.set(code, "detected"),
         )
         greeting = await self._greeting()
 

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -188,6 +189,42 @@ class SpeechSettings(Section):
     openai_stt_model: str = "gpt-4o-mini-transcribe"
     openai_tts_model: str = "gpt-4o-mini-tts"
     openai_tts_voice: str = "alloy"
+    did_languages: dict[str, str] = Field(
+        default_factory=dict,
+        description="dialled number (DID) -> language of the call; each language needs a voice.",
+    )
+    detect_language: bool = Field(
+        default=True,
+        description="With a multilingual Whisper model: pick the call's language from its first caller turn.",
+    )
+    detect_min_probability: float = Field(
+        default=0.7, ge=0, le=1, description="Whisper's language probability needed to switch the call's voice."
+    )
+
+    def languages(self) -> list[str]:
+        """Languages a call may run in: only those with a voice, so no call ends up speechless."""
+        return list(dict.fromkeys([self.language, *self.voices]))
+
+    def call_language(self, called_number: str, channel_language: str = "") -> str:
+        """The DID's language, else the channel's own if we can speak it, else the default; a
+        channel language we have no voice for (Asterisk defaults channels to "en") must not win."""
+        for did in (called_number, called_number.lstrip("+"), f"+{called_number}"):
+            if did and did in self.did_languages:
+                return self.did_languages[did]
+        return channel_language if channel_language in self.languages() else self.language
+
+    @field_validator("did_languages")
+    @classmethod
+    def _did_languages_have_voices(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        # language and voices are declared above, so they are validated (and in info.data) by now
+        known = list(dict.fromkeys([info.data.get("language", "en"), *info.data.get("voices", {})]))
+        for did, lang in value.items():
+            if lang not in known:
+                raise ValueError(
+                    f"DID {did} maps to {lang!r}, which has no voice "
+                    f"(languages with a voice: {', '.join(known)}; add it to speech.voices)"
+                )
+        return value
 
 
 class BrainSettings(Section):

@@ -266,7 +266,7 @@ class Call:
             caller_number=self.channel.caller.number,
             caller_name=self.channel.caller.name,
             called_number=self.called_number,
-            language=self.channel.language or "en",
+            language=self.settings.speech.call_language(self.called_number, self.channel.language or ""),
             asterisk_server=self.host.server_name,
             direction=self.direction,
             stasis_args=self.args,
@@ -374,7 +374,7 @@ class Call:
                     called_number=self.called_number,
                     direction=self.direction,
                     asterisk_server=self.host.server_name,
-                    language=self.channel.language or "en",
+                    language=self.info.language,
                     brain=self.settings.brain.mode,
                 )
             except Exception as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -89,6 +89,14 @@ class HangupAction(_Model):
     prompt: Prompt | None = None
 
 
+class LanguageAction(_Model):
+    """The caller's language choice ("para español oprima 2"): later prompts and the agent use it."""
+
+    action: Literal["language"]
+    language: str = Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$")
+    menu: str
+
+
 Action = Annotated[
     GotoMenu
     | StartAgentAction
@@ -97,7 +105,8 @@ Action = Annotated[
     | RepeatAction
     | BackAction
     | OperatorAction
-    | HangupAction,
+    | HangupAction
+    | LanguageAction,
     Field(discriminator="action"),
 ]
 # A final destination must leave the menu for good or go to another menu; repeat/back/info would
@@ -324,6 +333,7 @@ def parse_menu_data(
     front_desk_extension: str = "100",
     timezone: str = "UTC",
     transfer_context: str | None = None,
+    languages: Collection[str] | None = None,
 ) -> MenuTree:
     """Validate plain data (as read from YAML) and resolve it into the engine's :class:`MenuTree`."""
     if not isinstance(data, Mapping):
@@ -338,6 +348,7 @@ def parse_menu_data(
         front_desk_extension=front_desk_extension,
         timezone=timezone,
         transfer_context=transfer_context,
+        languages=languages,
     )
 
 
@@ -358,9 +369,23 @@ def load_menu_file(path: str | Path | None = None, **kwargs: Any) -> MenuTree:
 
 
 def _resolve_dest(
-    dest: Any, menu: str, what: str, menus: Mapping[str, Menu], departments: Mapping[str, str], context: str | None
+    dest: Any,
+    menu: str,
+    what: str,
+    menus: Mapping[str, Menu],
+    departments: Mapping[str, str],
+    context: str | None,
+    languages: Collection[str] | None = None,
 ) -> Any:
-    if isinstance(dest, GotoMenu) and dest.menu not in menus:
+    if isinstance(dest, LanguageAction):
+        if languages is not None and dest.language not in languages:
+            known = ", ".join(languages) or "none"
+            raise MenuConfigError(
+                f"menu {menu!r}: {what} chooses language {dest.language!r}, which has no voice "
+                f"(languages with a voice: {known}; add it to speech.voices)",
+                menu=menu,
+            )
+    if isinstance(dest, GotoMenu | LanguageAction) and dest.menu not in menus:
         raise MenuConfigError(f"menu {menu!r}: {what} goes to unknown menu {dest.menu!r}", menu=menu)
     if isinstance(dest, TransferAction):
         if dest.department is not None:
@@ -383,7 +408,10 @@ def resolve(
     front_desk_extension: str = "100",
     timezone: str = "UTC",
     transfer_context: str | None = None,
+    languages: Collection[str] | None = None,
 ) -> MenuTree:
+    """Resolve names and check the tree; ``languages`` (those with a voice; None = not checked)
+    bounds what a language option may choose."""
     zone_name = spec.timezone or timezone
     try:
         tz = ZoneInfo(zone_name)
@@ -406,7 +434,7 @@ def resolve(
             if opt.digit in options:
                 raise MenuConfigError(f"menu {name!r}: key {opt.digit} is defined twice", menu=name)
             options[opt.digit] = _resolve_dest(
-                opt.do, name, f"key {opt.digit}", spec.menus, departments, transfer_context
+                opt.do, name, f"key {opt.digit}", spec.menus, departments, transfer_context, languages
             )
             for phrase in opt.synonyms:
                 key = normalise_phrase(phrase)
@@ -473,7 +501,7 @@ def _check_exits(tree: MenuTree) -> None:
         for name, m in tree.menus.items():
             if name in can_exit:
                 continue
-            targets = [a.menu for a in edges(m) if isinstance(a, GotoMenu)]
+            targets = [a.menu for a in edges(m) if isinstance(a, GotoMenu | LanguageAction)]
             if isinstance(tree.operator, GotoMenu):
                 targets.append(tree.operator.menu)
             if any(t in can_exit for t in targets):
@@ -530,6 +558,7 @@ class MenuStore:
             front_desk_extension=settings.hotel.front_desk_extension,
             timezone=settings.hotel.timezone,
             transfer_context=getattr(settings.ivr, "transfer_context", None),
+            languages=settings.speech.languages(),
         )
 
     @property

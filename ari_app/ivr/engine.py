@@ -24,6 +24,7 @@ from ari_app.ivr.config import (
     GotoMenu,
     HangupAction,
     InfoAction,
+    LanguageAction,
     MenuTree,
     OperatorAction,
     Prompt,
@@ -110,6 +111,14 @@ class SetVariable:
 
 
 @dataclass(frozen=True)
+class SetLanguage:
+    """The caller chose a language: everything spoken from here on (the next menu's prompt
+    included, which is why this comes before its ``Play``) uses it."""
+
+    language: str
+
+
+@dataclass(frozen=True)
 class StartTimer:
     """Arm the one engine timer (replacing any armed one); fire ``Timeout(timer_id)`` when it ends."""
 
@@ -122,7 +131,9 @@ class CancelTimer:
     timer_id: int
 
 
-Action = Play | StopPlayback | Transfer | StartAgent | Hangup | SetVariable | StartTimer | CancelTimer
+Action = (
+    Play | StopPlayback | Transfer | StartAgent | Hangup | SetVariable | SetLanguage | StartTimer | CancelTimer
+)
 
 
 class State(enum.Enum):
@@ -162,6 +173,7 @@ class IvrEngine:
         self._queue: list[Prompt] = []
         self._timer: int | None = None
         self._next_timer = 0
+        self.language: str | None = None  # chosen in the menu; None = the call's own
 
     # ------------------------------------------------------------------------------------ public
 
@@ -366,6 +378,9 @@ class IvrEngine:
         m = self.menu
         if isinstance(action, GotoMenu):
             return self._enter(action.menu, push=True)
+        if isinstance(action, LanguageAction):
+            self.language = action.language
+            return [SetLanguage(action.language), *self._enter(action.menu, push=True)]
         if isinstance(action, RepeatAction):
             return self._replay(None)
         if isinstance(action, BackAction):

@@ -34,6 +34,7 @@ from ari_app.ivr.engine import (
     Outcome,
     Play,
     PromptFinished,
+    SetLanguage,
     SetVariable,
     SpeechIntent,
     StartAgent,
@@ -43,6 +44,7 @@ from ari_app.ivr.engine import (
     Timeout,
     Transfer,
 )
+from ari_app.language import CallLanguage
 from ari_app.session import CallGone, CallSession
 
 log = logging.getLogger(__name__)
@@ -98,8 +100,11 @@ class AriIvrExecutor:
         *,
         sound_loader: SoundLoader | None = None,
         timers: TimerFactory | None = None,
+        language: CallLanguage | None = None,
     ) -> None:
         self.session = session
+        # the conversation's holder: its renderer reads it, so a choice is heard from the next prompt
+        self.language = language
         self.engine = engine
         self.renderer = renderer
         self.sound_loader = sound_loader
@@ -175,6 +180,10 @@ class AriIvrExecutor:
         elif isinstance(action, CancelTimer):
             if self._timer is not None and self._timer[0] == action.timer_id:
                 self._cancel_timer()
+        elif isinstance(action, SetLanguage):
+            # synchronous, so the next menu's prompt (queued right after) renders in the new voice
+            if self.language is not None:
+                self.language.set(action.language, "menu")
         else:
             self._work.put_nowait((self._generation, action))
 

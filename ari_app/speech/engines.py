@@ -153,6 +153,16 @@ class SpeechEngines:
 
     # ---- per call -------------------------------------------------------------------------------
 
+    @property
+    def can_detect_language(self) -> bool:
+        """Detection needs a multilingual model (the STT engine says so: Whisper reads it from the
+        model's own vocabulary, so a ``*.en`` model never qualifies) and a second voice to switch to."""
+        return (
+            self.settings.detect_language
+            and bool(getattr(self.stt, "multilingual", False))
+            and len(self.voices) > 1
+        )
+
     def voice_for(self, language: str) -> TtsEngine:
         return self.voices.get(language) or self.voices[self.settings.language]
 

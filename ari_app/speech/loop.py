@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from ari_app.speech.echo import is_probable_echo
 from ari_app.speech.errors import SpeechEngineError
-from ari_app.speech.stt import Transcript
+from ari_app.speech.stt import AUTO_LANGUAGE, Transcript
 from ari_app.speech.tts import SentenceTts, TtsEngine, join_chunks
 from ari_app.speech.vad import (
     FRAME_SAMPLES,
@@ -161,6 +161,8 @@ class SpeechLoop:
         on_withdraw: Callable[[], None] | None = None,
         record: bool = True,
         speculative: bool = True,
+        detect_language: bool = False,
+        on_language: Callable[[str], None] | None = None,
     ) -> None:
         self.session = session
         self.media = session.media
@@ -180,6 +182,10 @@ class SpeechLoop:
         self.on_withdraw = on_withdraw
         self.record = record
         self.speculative = speculative  # off only to measure what speculation buys (bench baseline)
+        # the first caller turn is transcribed without a fixed language and may switch the voice;
+        # ``on_language`` hears the outcome (kept or switched) so the brain's context follows
+        self._detecting = detect_language and engines.can_detect_language
+        self.on_language = on_language
         self.turns: list[TurnResult] = []
         self.barge_ins: list[int] = []
         self.continuations: list[int] = []  # frame index where a caller resumed an early-ended turn  # frame index of each barge-in decision
@@ -237,6 +243,11 @@ class SpeechLoop:
             await asyncio.wait_for(asyncio.shield(turn.task), grace_s)
         except (TimeoutError, Exception):
             turn.task.cancel()
+
+    def set_language(self, language: str) -> None:
+        """Speak and transcribe in ``language`` from the next turn (a menu choice, a detection)."""
+        self.language = language
+        self.tts = self.engines.voice_for(language)
 
     def stop(self) -> None:
         self._stop_requested = True
@@ -447,7 +458,7 @@ class SpeechLoop:
     # ---- a turn ---------------------------------------------------------------------------------
 
     async def _transcribe(self, audio: Int16Array) -> Transcript:
-        return await self.engines.stt.transcribe(audio, self.language)
+        return await self.engines.stt.transcribe(audio, AUTO_LANGUAGE if self._detecting else self.language)
 
     async def _transcribe_guess(self, audio: Int16Array) -> Transcript | Exception:
         """A speculative transcript; a failure is returned, not raised, so a guess that is never used
@@ -505,6 +516,8 @@ class SpeechLoop:
         if transcript.empty:
             log.info("speech: turn dropped (%s)", transcript.rejected or "empty")
             return
+        if self._detecting:
+            await self._settle_language(transcript)
         if self.record:
             await self._store_turn("caller", transcript.text, timings={"audio_ms": len(turn.audio) / 8})
 
@@ -581,6 +594,24 @@ class SpeechLoop:
         self.turns.append(result)
         if self.on_turn is not None:
             await self.on_turn(result)
+
+    async def _settle_language(self, transcript: Transcript) -> None:
+        """Switch to the detected language only when we have its voice and the model is sure: a
+        wrong switch makes the rest of the call unintelligible, a missed one only keeps the default."""
+        self._detecting = False
+        lang, prob = transcript.language, transcript.language_probability
+        switch = (
+            lang != self.language
+            and lang in self.engines.voices
+            and prob >= self.engines.settings.detect_min_probability
+        )
+        log.info("speech: detected language %r (p=%.2f); %s", lang, prob, "switching" if switch else "keeping " + self.language)
+        if switch:
+            self.set_language(lang)
+        if self.record:
+            await self._store_metric("speech.language_detected", prob, {"language": lang, "switched": switch})
+        if self.on_language is not None:
+            self.on_language(self.language)
 
     def _queue_audio(self, turn: _Turn, sentence: str, pcm: Int16Array) -> None:
         if turn.interrupted or pcm.size == 0:

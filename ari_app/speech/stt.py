@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 Int16Array = npt.NDArray[np.int16]
 Float32Array = npt.NDArray[np.float32]
 
+# Asked for instead of a language code: let the model detect it (multilingual models only).
+AUTO_LANGUAGE = "auto"
+
 MONTHS = (
     "January February March April May June July August September October November December".split()
 )
@@ -45,6 +48,7 @@ class Transcript:
     no_speech_prob: float = 0.0
     avg_logprob: float = 0.0
     rejected: str = ""  # why the text was dropped ("" = accepted)
+    language_probability: float = 1.0  # the model's confidence in ``language``; 1.0 when it was given
 
     @property
     def empty(self) -> bool:
@@ -220,13 +224,16 @@ class WhisperStt:
         text = drop_repeats(" ".join(t for t in texts if t).strip())
         avg = float(np.mean(logprobs)) if logprobs else -math.inf
         lang = info.language or (language or "")
+        prob = 1.0 if language else float(getattr(info, "language_probability", 0.0) or 0.0)
         if not text:
-            return Transcript("", lang, duration, no_speech, avg if logprobs else 0.0, "no speech")
-        return Transcript(text, lang, duration, no_speech, avg)
+            return Transcript("", lang, duration, no_speech, avg if logprobs else 0.0, "no speech", prob)
+        return Transcript(text, lang, duration, no_speech, avg, language_probability=prob)
 
     async def transcribe(self, pcm8k: Int16Array, language: str | None = None) -> Transcript:
         try:
-            return await self.pool.run(self._run, pcm8k, language or self.language)
+            # AUTO: no fixed language, so Whisper detects it (``_decode`` pins English-only models)
+            lang = None if language == AUTO_LANGUAGE else (language or self.language)
+            return await self.pool.run(self._run, pcm8k, lang)
         except SpeechConfigError:
             raise
         except Exception as exc:
