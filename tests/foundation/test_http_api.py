@@ -85,3 +85,41 @@ async def test_given_metrics_counted_when_scraped_then_prometheus_text_has_them(
         assert "hotel_turn_latency_ms_count 1.0" in text
     finally:
         await client.close()
+
+
+async def test_given_calls_when_dashboard_opened_then_live_call_listed_first_and_transcript_shown_escaped(
+    store: CallStore,
+) -> None:
+    done = await store.open_call(session_id="old", channel_id="1.1", caller_id="+1555000")
+    await store.add_turn(done, "caller", "<script>alert(1)</script> a room please")
+    await store.add_turn(done, "agent", "Which dates?", latency_ms=410)
+    await store.close_call(done)
+    await store.open_call(session_id="live", channel_id="1.2", caller_id="+1555111")
+    client = await _client(ApiContext(sessions=store.sessions, metrics=Metrics(), tokens=[]))
+    try:
+        page = await (await client.get("/dashboard")).text()
+        assert page.index("+1555111") < page.index("+1555000")  # the live call on top
+        assert "active: 1, completed: 1" in page
+        detail = await (await client.get("/dashboard/calls/old")).text()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; a room please" in detail and "<script>" not in detail
+        assert "410 ms" in detail
+        assert (await client.get("/dashboard/calls/nope")).status == 404
+    finally:
+        await client.close()
+
+
+async def test_given_tokens_when_browser_opens_dashboard_then_basic_challenge_and_token_as_password(
+    store: CallStore,
+) -> None:
+    import base64
+
+    client = await _client(ApiContext(sessions=store.sessions, metrics=Metrics(), tokens=["desk-token"]))
+    try:
+        first = await client.get("/dashboard")
+        assert first.status == 401 and first.headers["WWW-Authenticate"].startswith("Basic")
+        good = base64.b64encode(b"frontdesk:desk-token").decode()
+        assert (await client.get("/dashboard", headers={"Authorization": f"Basic {good}"})).status == 200
+        bad = base64.b64encode(b"frontdesk:guess").decode()
+        assert (await client.get("/dashboard", headers={"Authorization": f"Basic {bad}"})).status == 401
+    finally:
+        await client.close()
