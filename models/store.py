@@ -92,12 +92,19 @@ class CallStore:
         input_mode: str = "speech",
         audio_path: str | None = None,
     ) -> int:
-        """Store one turn (card numbers masked) and return its number within the call."""
+        """Store one turn (card numbers masked) and return its number within the call.
+
+        A caller turn also gets its sentiment, as a ``caller_sentiment`` metric for the turn and as
+        the call's running average on ``voice_calls.sentiment``, so a supervisor sees an angry caller
+        while the call is still live.
+        """
         async with self.sessions.begin() as db:
             last = await db.scalar(
                 select(func.max(ConversationTurn.turn_number)).where(ConversationTurn.call_id == call_id)
             )
             number = (last or 0) + 1
+            if role == "caller" and content.strip():
+                await self._note_sentiment(db, call_id, number, content)
             db.add(
                 ConversationTurn(
                     call_id=call_id,
@@ -112,6 +119,29 @@ class CallStore:
                 )
             )
             return number
+
+    @staticmethod
+    async def _note_sentiment(db: AsyncSession, call_id: int, turn_number: int, text: str) -> None:
+        from ari_app.sentiment import label, score
+
+        value = score(text)
+        db.add(
+            VoiceAnalytics(
+                call_id=call_id, metric_name="caller_sentiment", metric_value=value, labels={"turn": turn_number}
+            )
+        )
+        await db.flush()
+        average = await db.scalar(
+            select(func.avg(VoiceAnalytics.metric_value)).where(
+                VoiceAnalytics.call_id == call_id, VoiceAnalytics.metric_name == "caller_sentiment"
+            )
+        )
+        mean = float(average) if average is not None else value
+        await db.execute(
+            update(VoiceCall)
+            .where(VoiceCall.id == call_id)
+            .values(sentiment=round(mean, 4), sentiment_label=label(mean))
+        )
 
     async def mark_turn_interrupted(self, call_id: int, turn_number: int, spoken_text: str) -> None:
         async with self.sessions.begin() as db:

@@ -161,3 +161,26 @@ async def test_given_a_call_when_turns_are_written_then_each_is_stored_at_once_a
     async with db_sessions() as db:
         run = (await db.execute(select(ToolRun))).scalar_one()
         assert run.arguments["card_number"] == "***"
+
+
+async def test_given_caller_turns_when_stored_then_each_gets_sentiment_and_the_call_a_running_average(
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    store = CallStore(db_sessions)
+    call_id = await store.open_call(session_id="s-sent", channel_id="c-sent", caller_id="+1555")
+    await store.add_turn(call_id, "caller", "The room was dirty and the staff were rude, I want a refund")
+    angry = await store.get_call(call_id)
+    assert angry is not None and angry.sentiment_label == "negative" and (angry.sentiment or 0) < -0.5
+    await store.add_turn(call_id, "agent", "I am sorry to hear that. Let me help.")  # agent turns don't count
+    await store.add_turn(call_id, "caller", "Thank you so much, that is perfect")
+    call = await store.get_call(call_id)
+    async with db_sessions() as db:
+        per_turn = (
+            await db.execute(
+                select(VoiceAnalytics).where(VoiceAnalytics.metric_name == "caller_sentiment").order_by(VoiceAnalytics.id)
+            )
+        ).scalars().all()
+    assert [m.labels["turn"] for m in per_turn] == [1, 3]
+    assert per_turn[0].metric_value < -0.5 < 0.5 < per_turn[1].metric_value
+    assert call is not None
+    assert call.sentiment == pytest.approx((per_turn[0].metric_value + per_turn[1].metric_value) / 2, abs=1e-3)
