@@ -157,14 +157,17 @@ def db_seed(ctx: typer.Context) -> None:
 def serve(ctx: typer.Context) -> None:
     """Run the service: ARI app, RTP media, FastAGI server, AMI monitor, workers and HTTP API."""
     from ari_app.preflight import PreflightError, preflight
-    from ari_app.service import run_service
+    from ari_app.service import StartupRefused, run_service
 
     settings = settings_from(ctx)
     try:
         run_async(lambda: preflight(settings))
     except PreflightError as exc:
         fail(str(exc))
-    run_async(lambda: run_service(settings))
+    try:
+        run_async(lambda: run_service(settings))
+    except StartupRefused as exc:
+        fail(str(exc))
 
 
 @app.command()

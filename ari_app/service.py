@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from ari_app.brain.factory import make_brain
 from ari_app.calls.manager import CallManager
 from ari_app.calls.media import EndpointFactory, rtp_endpoint_factory
-from ari_app.calls.service import make_managers, serve_managers
+from ari_app.calls.service import AllServersFailed, make_managers, serve_managers
 from ari_app.conversation import ConversationDeps, conversation_factory, default_sound_loader
 from ari_app.http_api import ApiContext, build_app
 from ari_app.ivr.config import MenuStore
@@ -37,6 +37,10 @@ from models.db import make_engine, session_factory
 from models.store import CallStore
 
 log = logging.getLogger("ari_app.service")
+
+
+class StartupRefused(Exception):
+    """Every configured Asterisk refused us for good (credentials, app name): one line for the admin."""
 
 
 class CallbackNotAnswered(Exception):
@@ -101,6 +105,7 @@ class Service:
         from ari_app.workers.pool import WorkerPool
 
         settings = self.settings
+        refused: AllServersFailed | None = None
         async with contextlib.AsyncExitStack() as stack:
             # HTTP API first: orchestrators can see the service come up
             api = ApiContext(
@@ -139,7 +144,10 @@ class Service:
                 sweeper = RetentionSweeper(settings.recording, self.sessions)
                 tg.create_task(sweeper.run(), name="recording-retention")
                 stack.push_async_callback(sweeper.stop)
-                await serve_managers(self.managers, self.stop_event, self.drain_s)
+                try:
+                    await serve_managers(self.managers, self.stop_event, self.drain_s)
+                except AllServersFailed as exc:
+                    refused = exc  # stop everything in order below, then report in one line
                 # managers drained: stop the rest in reverse order of start
                 await sweeper.stop()
                 await workers.stop()
@@ -154,6 +162,11 @@ class Service:
             if asyncio.iscoroutine(result):
                 await result
         log.info("stopped")
+        if refused is not None:
+            raise StartupRefused(
+                f"Asterisk refused the ARI connection ({refused}); check asterisk.ari_url, ari_user, "
+                "ari_password and app_name against ari.conf and http.conf"
+            )
 
 
 async def build_service(
