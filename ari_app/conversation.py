@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ari_app.brain.context import CallContext
-from ari_app.brain.events import Action, Say
+from ari_app.brain.events import Action, Say, ToolCalled
 from ari_app.ivr.engine import IvrEngine, Outcome, State
 from ari_app.ivr.executor import AriIvrExecutor, SoundLoader, wav_sound_loader
 from ari_app.language import CallLanguage
@@ -307,6 +307,7 @@ class CallConversation:
         assert speech is not None
         state = _AgentTurnState()
         brain = self.deps.brain
+        metrics = self.deps.metrics
 
         async def respond(text: str) -> AsyncIterator[str]:
             self._snapshot = _DialogSnapshot.take(self.ctx)
@@ -316,10 +317,14 @@ class CallConversation:
                     yield ev.text
                 elif isinstance(ev, Action):
                     state.pending = ev
+                elif isinstance(ev, ToolCalled) and metrics is not None:
+                    metrics.tool_runs.labels(tool=ev.name, ok=str(ev.ok).lower()).inc()
 
         loop: SpeechLoop | None = None
 
         async def on_turn(result: TurnResult) -> None:
+            if metrics is not None and result.latency_ms is not None:
+                metrics.turn_latency_ms.observe(result.latency_ms)
             if state.pending is not None and loop is not None:
                 loop.stop()
 
@@ -356,6 +361,8 @@ class CallConversation:
         if state.key:
             return AgentExit("key", key=state.key)
         if result.reason == "engine_error":
+            if metrics is not None:
+                metrics.speech_errors.inc()
             return AgentExit("engine_error", detail=f"{result.engine}: {result.error}")
         if result.reason == "hangup":
             return AgentExit("hangup")

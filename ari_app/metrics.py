@@ -1,16 +1,61 @@
 """Process-wide metrics in Prometheus form, scraped from ``/metrics``.
 
 One registry per process (not the library's global one) so tests can build several services side by
-side and each sees only its own numbers.
+side and each sees only its own numbers. Values that already live somewhere (live calls in the call
+managers, the AMI monitor's view of Asterisk) are read at scrape time by a collector instead of being
+copied into gauges that could drift.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS_MS = (100, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 5000, 10000)
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """What one Asterisk's call manager reports at scrape time."""
+
+    name: str
+    connected: bool
+    live_calls: int
+    calls_started: int
+    reconciles: int
+
+
+class _LiveCollector(Collector):
+    def __init__(self, servers: Callable[[], Iterable[ServerView]], ami: Callable[[], dict[str, Any] | None]) -> None:
+        self.servers = servers
+        self.ami = ami
+
+    def collect(self) -> Iterable[Metric]:
+        active = GaugeMetricFamily("hotel_calls_active", "Calls in progress", labels=["server"])
+        connected = GaugeMetricFamily("hotel_ari_connected", "ARI events WebSocket up (1) or not (0)", labels=["server"])
+        started = CounterMetricFamily("hotel_calls_started", "Calls answered since start", labels=["server"])
+        reconciles = CounterMetricFamily("hotel_ari_reconciles", "Reconciles after ARI reconnects", labels=["server"])
+        for s in self.servers():
+            active.add_metric([s.name], s.live_calls)
+            connected.add_metric([s.name], 1 if s.connected else 0)
+            started.add_metric([s.name], s.calls_started)
+            reconciles.add_metric([s.name], s.reconciles)
+        yield from (active, connected, started, reconciles)
+        ami = self.ami()
+        if ami is not None:
+            yield GaugeMetricFamily("hotel_ami_connected", "AMI logged in (1) or not (0)", value=1 if ami.get("logged_in") else 0)
+            yield GaugeMetricFamily(
+                "hotel_asterisk_channels", "Active channels on Asterisk (AMI)", value=ami.get("active_channels", 0)
+            )
+            yield GaugeMetricFamily(
+                "hotel_trunks_registered", "All trunk registrations up (1) or not (0)",
+                value=1 if ami.get("trunks_registered") else 0,
+            )
 
 
 @dataclass
@@ -19,18 +64,18 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.calls_active = Gauge("hotel_calls_active", "Calls in progress", ["server"], registry=r)
-        self.calls_total = Counter("hotel_calls_total", "Calls ended, by final status", ["server", "status"], registry=r)
         self.turn_latency_ms = Histogram(
             "hotel_turn_latency_ms",
             "Caller end of speech to first agent audio",
             buckets=LATENCY_BUCKETS_MS,
             registry=r,
         )
-        self.tool_runs = Counter("hotel_tool_runs_total", "Tool runs", ["tool", "ok"], registry=r)
-        self.dtmf_digits = Counter("hotel_dtmf_digits_total", "Keypad digits received", registry=r)
-        self.ari_reconnects = Counter("hotel_ari_reconnects_total", "ARI WebSocket reconnects", ["server"], registry=r)
-        self.errors = Counter("hotel_errors_total", "Errors by component", ["component"], registry=r)
+        self.tool_runs = Counter("hotel_tool_runs_total", "Tool runs by the spoken agent", ["tool", "ok"], registry=r)
+        self.speech_errors = Counter("hotel_speech_errors_total", "Speech engine failures mid-call", registry=r)
+
+    def watch(self, servers: Callable[[], Iterable[ServerView]], ami: Callable[[], dict[str, Any] | None]) -> None:
+        """Report live call-manager and AMI state on every scrape."""
+        self.registry.register(_LiveCollector(servers, ami))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

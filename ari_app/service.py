@@ -28,7 +28,7 @@ from ari_app.calls.service import AllServersFailed, make_managers, serve_manager
 from ari_app.conversation import ConversationDeps, conversation_factory, default_sound_loader
 from ari_app.http_api import ApiContext, build_app
 from ari_app.ivr.config import MenuStore
-from ari_app.metrics import Metrics
+from ari_app.metrics import Metrics, ServerView
 from ari_app.settings import Settings
 from ari_app.tools.facts import load_facts
 from ari_app.tools.registry import ToolRegistry
@@ -74,6 +74,12 @@ class Service:
     async def reload_menus(self) -> str:
         tree = await asyncio.to_thread(self.menus.reload)
         return f"IVR menus reloaded ({len(tree.menus)} menus)"
+
+    def server_views(self) -> list[ServerView]:
+        return [
+            ServerView(m.server_name, m.connected.is_set(), len(m.calls), m.stats.calls_started, m.stats.reconciles)
+            for m in self.managers
+        ]
 
     def health_ari(self) -> dict[str, Any]:
         servers = {m.server_name: ("connected" if m.connected.is_set() else "disconnected") for m in self.managers}
@@ -130,6 +136,7 @@ class Service:
             log.info("FastAGI on %s:%s", settings.asterisk.agi_host, agi.bound_port)
 
             async with asyncio.TaskGroup() as tg:
+                ami: AmiMonitor | None = None
                 if settings.asterisk.ami_enabled:
                     ami = AmiMonitor.from_settings(settings.asterisk, settings.ivr)
                     api.health_parts["ami"] = ami.health
@@ -137,6 +144,8 @@ class Service:
                     stack.push_async_callback(ami.stop)
                 else:
                     ami_task = None
+                monitor = ami
+                self.metrics.watch(self.server_views, lambda: monitor.health() if monitor is not None else None)
                 workers = WorkerPool(self.sessions, settings, originate=self.originate_callback)
                 await workers.start()
                 stack.push_async_callback(workers.stop)
@@ -151,7 +160,7 @@ class Service:
                 # managers drained: stop the rest in reverse order of start
                 await sweeper.stop()
                 await workers.stop()
-                if ami_task is not None:
+                if ami is not None and ami_task is not None:
                     await ami.stop()
                     ami_task.cancel()
         for task in list(self._side_tasks):

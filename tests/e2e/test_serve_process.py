@@ -92,6 +92,10 @@ async def test_given_serve_running_when_calls_and_signals_arrive_then_it_serves_
                         break
                     await asyncio.sleep(0.05)
                 assert calls[0]["caller_id"] == "+15554440001" and calls[0]["status"] == "transferred"
+                async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
+                    scraped = await resp.text()
+                assert 'hotel_calls_started_total{server="pbx1"} 1.0' in scraped
+                assert 'hotel_ari_connected{server="pbx1"} 1.0' in scraped
 
                 # a broken menu file on SIGHUP: refused, old menus kept
                 good = menu_file.read_text()

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.http_api import ApiContext, build_app
-from ari_app.metrics import Metrics
+from ari_app.metrics import Metrics, ServerView
 from models.store import CallStore
 
 
@@ -76,13 +76,22 @@ async def test_given_a_failing_part_when_health_asked_then_503_and_the_part_name
 
 async def test_given_metrics_counted_when_scraped_then_prometheus_text_has_them(store: CallStore) -> None:
     m = Metrics()
-    m.calls_total.labels(server="pbx1", status="completed").inc(3)
     m.turn_latency_ms.observe(640)
+    m.tool_runs.labels(tool="check_availability", ok="true").inc(2)
+    live = {"calls": 3}
+    m.watch(
+        lambda: [ServerView("pbx1", True, live["calls"], 40, 1)],
+        lambda: {"logged_in": True, "active_channels": 7, "trunks_registered": False},
+    )
     client = await _client(ApiContext(sessions=store.sessions, metrics=m, tokens=[]))
     try:
         text = await (await client.get("/metrics")).text()
-        assert 'hotel_calls_total{server="pbx1",status="completed"} 3.0' in text
         assert "hotel_turn_latency_ms_count 1.0" in text
+        assert 'hotel_tool_runs_total{ok="true",tool="check_availability"} 2.0' in text
+        assert 'hotel_calls_active{server="pbx1"} 3.0' in text and 'hotel_calls_started_total{server="pbx1"} 40.0' in text
+        assert "hotel_asterisk_channels 7.0" in text and "hotel_trunks_registered 0.0" in text
+        live["calls"] = 1  # read at scrape time, never stale
+        assert 'hotel_calls_active{server="pbx1"} 1.0' in await (await client.get("/metrics")).text()
     finally:
         await client.close()
 
