@@ -39,7 +39,9 @@ def _dec(blob: bytes, key: bytes = KEY) -> bytes:
 def test_given_any_size_when_encrypted_then_decrypts_to_same_bytes(size: int) -> None:
     data = os.urandom(size)
     blob = _enc(data)
-    assert data not in blob or size == 0
+    # a run of 16+ random plaintext bytes turning up in the ciphertext would mean it was not encrypted;
+    # shorter runs can occur by chance (1 byte in a 40-byte blob: ~15 %), so they prove nothing
+    assert size < 16 or data not in blob
     assert len(blob) == HEADER_LEN + size + TAG * max(1, -(-size // 64))
     assert _dec(blob) == data
 
