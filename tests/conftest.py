@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from testsupport import FIXTURES, PG_URL, SHARED_ASTERISK, drop_pg_schema, make_pg_schema_engine
 
@@ -17,6 +18,11 @@ from models import Base
 from models.db import make_engine, session_factory
 
 __all__ = ["FIXTURES", "PG_URL", "SHARED_ASTERISK"]
+
+# Property tests check behaviour, not speed: a 2-core CI machine running other suites must not turn
+# one slow example into a DeadlineExceeded failure (benchmarks under bench/ measure speed).
+hypothesis_settings.register_profile("hotel-operator", deadline=None)
+hypothesis_settings.load_profile("hotel-operator")
 
 
 @pytest.fixture
