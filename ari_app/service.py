@@ -141,28 +141,25 @@ class Service:
                     ami = AmiMonitor.from_settings(settings.asterisk, settings.ivr)
                     api.health_parts["ami"] = ami.health
                     ami_task = tg.create_task(ami.run(), name="ami-monitor")
-                    stack.push_async_callback(ami.stop)
                 else:
                     ami_task = None
-                monitor = ami
-                self.metrics.watch(self.server_views, lambda: monitor.health() if monitor is not None else None)
+                self.metrics.watch(self.server_views, ami.health if ami is not None else lambda: None)
                 workers = WorkerPool(self.sessions, settings, originate=self.originate_callback)
                 await workers.start()
-                stack.push_async_callback(workers.stop)
                 # recording retention runs even with recording off: old files must still go
                 sweeper = RetentionSweeper(settings.recording, self.sessions)
                 tg.create_task(sweeper.run(), name="recording-retention")
-                stack.push_async_callback(sweeper.stop)
                 try:
                     await serve_managers(self.managers, self.stop_event, self.drain_s)
                 except AllServersFailed as exc:
                     refused = exc  # stop everything in order below, then report in one line
-                # managers drained: stop the rest in reverse order of start
-                await sweeper.stop()
-                await workers.stop()
-                if ami is not None and ami_task is not None:
-                    await ami.stop()
-                    ami_task.cancel()
+                finally:
+                    # managers drained (or failed): stop the rest in reverse order of start, once
+                    await sweeper.stop()
+                    await workers.stop()
+                    if ami is not None and ami_task is not None:
+                        await ami.stop()
+                        ami_task.cancel()
         for task in list(self._side_tasks):
             task.cancel()
         await asyncio.gather(*self._side_tasks, return_exceptions=True)
