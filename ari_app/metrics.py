@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ari_app.ami.states import contact_up, endpoint_up
+
 LATENCY_BUCKETS_MS = (100, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 5000, 10000)
 
 
@@ -52,10 +54,40 @@ class _LiveCollector(Collector):
             yield GaugeMetricFamily(
                 "hotel_asterisk_channels", "Active channels on Asterisk (AMI)", value=ami.get("active_channels", 0)
             )
-            yield GaugeMetricFamily(
-                "hotel_trunks_registered", "All trunk registrations up (1) or not (0)",
-                value=1 if ami.get("trunks_registered") else 0,
-            )
+            yield from _ami_view_metrics(ami)
+
+
+def _ami_view_metrics(ami: dict[str, Any]) -> Iterable[Metric]:
+    """Trunks, endpoints and contacts as AMI reports them; nothing is claimed that AMI has not said.
+
+    ``hotel_trunks_registered`` appears only once AMI has listed at least one outbound registration:
+    an IP-authenticated trunk has none, and "registered" from no knowledge would hide an outage.
+    """
+    trunks = ami.get("trunks_registered")
+    if trunks is not None:
+        yield GaugeMetricFamily(
+            "hotel_trunks_registered", "All trunk registrations up (1) or not (0); absent while unknown",
+            value=1 if trunks else 0,
+        )
+    regs = GaugeMetricFamily(
+        "hotel_trunk_registration_up", "Outbound registration registered (1) or not (0)", labels=["registration"]
+    )
+    for name, status in sorted((ami.get("registrations") or {}).items()):
+        regs.add_metric([str(name)], 1 if str(status).lower() == "registered" else 0)
+    yield regs
+    endpoints = GaugeMetricFamily(
+        "hotel_pjsip_endpoint_up", "PJSIP endpoint available (1) or unavailable (0), from AMI", labels=["endpoint"]
+    )
+    for name, state in sorted((ami.get("endpoints") or {}).items()):
+        endpoints.add_metric([str(name)], 1 if endpoint_up(str(state)) else 0)
+    yield endpoints
+    contacts = GaugeMetricFamily(
+        "hotel_pjsip_contact_up", "PJSIP contact reachable (1) or not (0), from AMI", labels=["contact", "endpoint"]
+    )
+    owners = ami.get("contact_endpoints") or {}
+    for uri, status in sorted((ami.get("contacts") or {}).items()):
+        contacts.add_metric([str(uri), str(owners.get(uri, ""))], 1 if contact_up(str(status)) else 0)
+    yield contacts
 
 
 @dataclass

@@ -37,7 +37,25 @@ _LISTS = {
     "CoreShowChannels": ("CoreShowChannel", "CoreShowChannelsComplete", "channels"),
     "PJSIPShowRegistrationsOutbound": ("OutboundRegistrationDetail", "OutboundRegistrationDetailComplete", "registrations"),
     "PJSIPShowContacts": ("ContactList", "ContactListComplete", "contacts"),
+    "PJSIPShowEndpoints": ("EndpointList", "EndpointListComplete", "endpoints"),
 }
+
+# Device-state "devices" that are channels of ours or of Asterisk's plumbing, not phones or trunks.
+# Real Asterisk raises DeviceStateChange for every UnicastRTP/… externalMedia leg; kept, they pile up
+# as ``UNKNOWN`` entries for ever (one per call).
+_NOT_A_DEVICE = ("UnicastRTP/", "Local/", "Stasis/", "WebSocket/", "Snoop/", "Recorder/", "Announcer/",
+                 "CBAnn/", "CBRec/", "Message/", "Bridge/", "Surrogate/")
+_GONE_DEVICE_STATES = frozenset({"INVALID", "UNKNOWN"})
+
+
+def endpoint_name(peer_or_device: str) -> str:
+    """``PJSIP/trunk`` and ``trunk`` name the same endpoint: AMI lists use the bare name, events the tech."""
+    return peer_or_device.split("/", 1)[1] if peer_or_device.startswith("PJSIP/") else peer_or_device
+
+
+def _refused_hint(action: str) -> str:
+    # PJSIPShow* list actions need read/write class "system" (the monitor asks, it changes nothing).
+    return f"grant the AMI user 'system' in manager.conf (read and write) so {action} is allowed"
 
 
 @dataclass
@@ -92,8 +110,10 @@ class AmiMonitor:
         self.channels: dict[str, str] = {}  # Uniqueid -> channel name
         self.registrations: dict[str, str] = {}  # outbound registration -> status
         self.contacts: dict[str, str] = {}  # contact URI -> status
+        self.contact_endpoints: dict[str, str] = {}  # contact URI -> endpoint name
         self.devices: dict[str, str] = {}  # device (PJSIP/guest) -> state
-        self.endpoints: dict[str, str] = {}  # peer (PJSIP/trunk) -> status
+        self.endpoints: dict[str, str] = {}  # endpoint name (trunk, frontdesk1) -> device state or peer status
+        self.refused: dict[str, str] = {}  # list action -> why Asterisk refused it (e.g. Permission denied)
 
     @classmethod
     def from_settings(cls, asterisk: Any, ivr: Any = None) -> AmiMonitor:
@@ -112,7 +132,6 @@ class AmiMonitor:
     def health(self) -> dict[str, Any]:
         """A JSON-able summary for /health and /metrics; valid whether or not AMI is reachable."""
         age = None if self.last_event_at is None else round(self.clock() - self.last_event_at, 3)
-        regs_ok = all(s.lower() == "registered" for s in self.registrations.values())
         return {
             "connected": self.connected,
             "logged_in": self.logged_in,
@@ -121,15 +140,27 @@ class AmiMonitor:
             "active_channels": len(self.channels),
             "channels": sorted(self.channels.values()),
             "registrations": dict(self.registrations),
-            "trunks_registered": regs_ok,
+            "trunks_registered": self.trunks_registered(),
             "contacts": dict(self.contacts),
+            "contact_endpoints": dict(self.contact_endpoints),
             "devices": dict(self.devices),
             "endpoints": dict(self.endpoints),
+            "refused_actions": dict(self.refused),
             "reconnects": self.reconnects,
             "events_seen": self.events_seen,
             "last_event_age_s": age,
             "last_error": self.last_error,
         }
+
+    def trunks_registered(self) -> bool | None:
+        """True/False once AMI has told us of at least one outbound registration; None while unknown.
+
+        "Registered" must never be claimed from no knowledge: before a login, or on a site whose trunk
+        authenticates by IP (Twilio Elastic SIP, most carriers) and so has no registration at all.
+        """
+        if not self.logged_in or not self.registrations:
+            return None
+        return all(s.lower() == "registered" for s in self.registrations.values())
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -283,19 +314,31 @@ class AmiMonitor:
         self.channels = {m.get("Uniqueid") or m.get("Channel"): m.get("Channel") for m in items}
 
     async def refresh(self) -> None:
-        """Re-read channels, outbound registrations and contacts (after login and on demand)."""
-        for action in ("CoreShowChannels", "PJSIPShowRegistrationsOutbound", "PJSIPShowContacts"):
+        """Re-read channels, outbound registrations, contacts and endpoints (after login and on demand)."""
+        for action in ("CoreShowChannels", "PJSIPShowRegistrationsOutbound", "PJSIPShowContacts", "PJSIPShowEndpoints"):
             try:
                 items = await self.list_action(action)
             except AmiCommandError as exc:
-                log.info("AMI %s not available: %s", action, exc)
+                reason = str(exc)
+                if "permission" in reason.lower():
+                    if action not in self.refused:
+                        log.warning("AMI %s refused (%s): %s", action, reason, _refused_hint(action))
+                else:
+                    log.info("AMI %s not available: %s", action, reason)
+                self.refused[action] = reason
                 continue
+            self.refused.pop(action, None)
             if action == "CoreShowChannels":
                 self.channels = {m.get("Uniqueid") or m.get("Channel"): m.get("Channel") for m in items}
             elif action == "PJSIPShowRegistrationsOutbound":
                 self.registrations = {m.get("ObjectName"): m.get("Status") for m in items}
-            else:
+            elif action == "PJSIPShowContacts":
                 self.contacts = {m.get("Uri") or m.get("ObjectName"): m.get("Status") for m in items}
+                self.contact_endpoints = {
+                    m.get("Uri") or m.get("ObjectName"): m.get("Endpoint") for m in items if m.get("Endpoint")
+                }
+            else:
+                self.endpoints = {m.get("ObjectName"): m.get("DeviceState") for m in items if m.get("ObjectName")}
 
     def _dispatch(self, msg: AmiMessage) -> None:
         action_id = msg.action_id
@@ -333,7 +376,15 @@ class AmiMonitor:
         elif name == "Hangup":
             self.channels.pop(msg.get("Uniqueid") or msg.get("Channel"), None)
         elif name == "DeviceStateChange":
-            self.devices[msg.get("Device")] = msg.get("State")
+            device, state = msg.get("Device"), msg.get("State")
+            if device.startswith(_NOT_A_DEVICE):
+                return
+            if state.upper() in _GONE_DEVICE_STATES and not device.startswith("PJSIP/"):
+                self.devices.pop(device, None)
+                return
+            self.devices[device] = state
+            if device.startswith("PJSIP/"):
+                self.endpoints[endpoint_name(device)] = state
         elif name == "Registry":
             key = msg.get("Domain") or msg.get("Username")
             self.registrations[key] = msg.get("Status")
@@ -344,10 +395,13 @@ class AmiMonitor:
             status = msg.get("ContactStatus")
             if status.lower() == "removed":
                 self.contacts.pop(uri, None)
+                self.contact_endpoints.pop(uri, None)
             else:
                 self.contacts[uri] = status
+                if msg.get("EndpointName"):
+                    self.contact_endpoints[uri] = msg.get("EndpointName")
         elif name == "PeerStatus":
-            self.endpoints[msg.get("Peer")] = msg.get("PeerStatus")
+            self.endpoints[endpoint_name(msg.get("Peer"))] = msg.get("PeerStatus")
 
 
 class AmiCommandError(AmiError):

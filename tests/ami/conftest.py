@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from testsupport import FIXTURES
+
+sys.path.insert(0, str(Path(__file__).parent))  # for amikit
 
 from ari_app.ami import AmiMessage, AmiParser, serialize
 
@@ -102,7 +106,7 @@ class FakeAmi:
             return [AmiMessage.of({"Response": "Success", "ActionID": aid, "Ping": "Pong"})]
         if name == "Logoff":
             return [AmiMessage.of({"Response": "Goodbye", "ActionID": aid, "Message": "Thanks for all the fish."})]
-        complete = {"CoreShowChannels": "CoreShowChannelsComplete", "PJSIPShowRegistrationsOutbound": "OutboundRegistrationDetailComplete", "PJSIPShowContacts": "ContactListComplete"}
+        complete = {"CoreShowChannels": "CoreShowChannelsComplete", "PJSIPShowRegistrationsOutbound": "OutboundRegistrationDetailComplete", "PJSIPShowContacts": "ContactListComplete", "PJSIPShowEndpoints": "EndpointListComplete"}
         if name in complete:
             return empty_list(aid, complete[name])
         return [AmiMessage.of({"Response": "Error", "ActionID": aid, "Message": "Invalid/unknown command"})]
