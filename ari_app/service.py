@@ -149,6 +149,7 @@ class Service:
                 # recording retention runs even with recording off: old files must still go
                 sweeper = RetentionSweeper(settings.recording, self.sessions)
                 tg.create_task(sweeper.run(), name="recording-retention")
+                log.info("%s", ready_line(settings, self.http_port, agi.bound_port))
                 try:
                     await serve_managers(self.managers, self.stop_event, self.drain_s)
                 except AllServersFailed as exc:
@@ -265,3 +266,17 @@ async def run_service(settings: Settings) -> None:
     service = await build_service(settings)
     async with _signals(service):
         await service.run()
+
+
+def ready_line(settings: Any, http_port: int, agi_port: int) -> str:
+    """The one line an IT person looks for after ``serve``: where to point a browser and the dialplan."""
+    def where(host: str) -> str:
+        return "<this host>" if host in ("0.0.0.0", "::", "") else host
+
+    http = f"http://{where(settings.http.host)}:{http_port}"
+    servers = ", ".join(s.ari_url for s in settings.asterisk.servers())
+    return (
+        f"ready: dashboard {http}/dashboard · health {http}/health · metrics {http}/metrics · "
+        f"FastAGI agi://{where(settings.asterisk.agi_host)}:{agi_port}/ivr · "
+        f"ARI app {settings.asterisk.app_name!r} on {servers}"
+    )

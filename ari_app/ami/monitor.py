@@ -29,6 +29,7 @@ from ari_app.ami.protocol import (
     AmiProtocolError,
     build_action,
 )
+from ari_app.logthrottle import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class AmiMonitor:
         self._responses: dict[str, asyncio.Future[AmiMessage]] = {}
         self._lists: dict[str, _PendingList] = {}
         self._stopping = asyncio.Event()
+        self._outage = OutageLog(log, f"AMI {host}:{port}", clock=clock)
         # What health() reports.
         self.connected = False
         self.logged_in = False
@@ -177,13 +179,14 @@ class AmiMonitor:
                 failures = max(failures, 10)  # wrong credentials: retry, but slowly
             except (OSError, TimeoutError, AmiError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                log.warning("AMI %s:%d: %s", self.host, self.port, self.last_error)
                 failures += 1
             finally:
                 self._drop_connection()
             if self._stopping.is_set():
                 break
             delay = min(self.reconnect_max_s, self.reconnect_min_s * 2 ** max(0, failures - 1))
+            if failures and self.last_error is not None:
+                self._outage.failed(self.last_error, retry_in_s=delay)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._stopping.wait()
@@ -278,6 +281,7 @@ class AmiMonitor:
             raise AmiAuthError(reply.get("Message") or reply.response or "login refused")
         self.logged_in = True
         self.last_error = None
+        self._outage.recovered()
         log.info("AMI logged in to %s:%d (%s)", self.host, self.port, self.banner)
 
     def _send(self, action: str, action_id: str, fields: dict[str, str] | None = None) -> None:

@@ -37,6 +37,7 @@ from ari_app.ari.errors import (
 )
 from ari_app.ari.events import ApplicationReplaced, Event, UnknownEvent, decode_event
 from ari_app.ari.models import Application, AsteriskInfo, Bridge, Channel, Playback
+from ari_app.logthrottle import OutageLog
 
 log = logging.getLogger("ari_app.ari.client")
 
@@ -124,6 +125,7 @@ class AriClient:
         self._stopping = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.stats = EventStreamStats()
+        self._outage = OutageLog(log, f"ARI events on {server_name}")
 
     @classmethod
     def from_server(cls, server: Any, *, reconnect_max_s: float = 10.0, **kwargs: Any) -> AriClient:
@@ -492,11 +494,12 @@ class AriClient:
                 self.stats.failed_attempts += 1
                 delay = self.backoff.next_delay()
                 self.stats.reconnect_delays.append(delay)
-                log.warning("ARI events on %s: %s; retrying in %.2f s", self.server_name, exc, delay)
+                self._outage.failed(str(exc), retry_in_s=delay)
                 await self._sleep_or_stop(delay)
                 continue
             self._ws = ws
             self.backoff.reset()
+            self._outage.recovered()
             self.stats.connects += 1
             log.info(
                 "ARI events WebSocket connected to %s for app %r (attempt %d)",
