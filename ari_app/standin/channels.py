@@ -1,0 +1,288 @@
+"""The stand-in's channels: a call entering Stasis, key presses, hang-ups from either side, bridges,
+externalMedia and originated legs, with the event sequences of the records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from ari_app.standin.media import StandinMedia
+from ari_app.standin.model import (
+    CAUSE_TEXT,
+    QOS_JITTER,
+    QOS_LOSS,
+    QOS_MES,
+    QOS_RTT,
+    EndpointBehaviour,
+    SBridge,
+    SChannel,
+)
+
+log = logging.getLogger("ari_app.standin")
+
+
+class StandinChannels(StandinMedia):
+    """Channel behaviour: calls arriving, keys, hang-ups, bridges, originated legs."""
+
+    # =============================================================================================
+    # control: what a test (or the demo) does to the "phone network"
+
+    def _new_uniqueid(self) -> tuple[str, int]:
+        n = next(self._counter)
+        return f"{self._epoch}.{n}", n
+
+    def place_call(
+        self,
+        *,
+        caller_number: str = "guest",
+        caller_name: str = "",
+        did: str = "100",
+        args: Sequence[str] | None = None,
+        context: str = "from-guest",
+        endpoint: str = "guest",
+        app: str = "hotel-operator",
+        language: str = "en",
+    ) -> str:
+        """A SIP call reaching ``exten => did,1,Answer()`` then ``n,Stasis(app[,args])``.
+
+        ``args`` defaults to ``(did,)`` (the DID as Stasis argument); the records' dialplan passed none,
+        so replay tests give ``args=()``. Returns the channel id."""
+        stasis_args = tuple(args) if args is not None else (did,)
+        uid, n = self._new_uniqueid()
+        app_data = ",".join((app, *stasis_args))
+        ch = SChannel(
+            id=uid,
+            name=f"PJSIP/{endpoint}-{n:08x}",
+            kind="sip",
+            state="Up",
+            caller={"name": caller_name, "number": caller_number},
+            dialplan={
+                "context": context,
+                "exten": did,
+                "priority": 2,
+                "app_name": "Stasis",
+                "app_data": app_data,
+            },
+            protocol_id=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            language=language,
+            stasis_args=stasis_args,
+        )
+        if not self.app_connected(app):
+            # records: with no ARI client connected, Stasis() fails and the call is hung up at once
+            log.warning("stand-in: no ARI client for app %r; call %s answered and hung up at once", app, uid)
+            ch.gone = True
+            self.rejected_calls.append(uid)
+            self.ended_channels[uid] = ch
+            self._changed()
+            return uid
+        ch.app = ch.subscribed = app
+        self.channels[uid] = ch
+        self._emit_channel(ch, "StasisStart", {"args": list(stasis_args)})
+        return uid
+
+    def send_dtmf(self, channel_id: str, digits: str, duration_ms: int = 200) -> None:
+        """The caller presses keys: one ``ChannelDtmfReceived`` per digit (RFC 4733 is decoded by
+        Asterisk; digits never appear in the externalMedia RTP)."""
+        ch = self.channels[channel_id]
+        for digit in digits:
+            self._emit_channel(ch, "ChannelDtmfReceived", {"digit": digit, "duration_ms": duration_ms})
+
+    def hangup_caller(self, channel_id: str) -> None:
+        """The far end hangs up (SIP BYE)."""
+        ch = self.channels.get(channel_id)
+        if ch is None or ch.gone:
+            return
+        self._hangup(ch, cause=None, soft=None, destroy_cause=16)
+
+    # =============================================================================================
+    # channel behaviour
+
+    def _qos_varsets(self, ch: SChannel) -> None:
+        """The RTPAUDIOQOS* variables Asterisk sets on a SIP channel at hang-up (and *BRIDGED on its peer)."""
+        peer: SChannel | None = None
+        if ch.bridge is not None:
+            b = self.bridges.get(ch.bridge)
+            others = [
+                self.channels[c] for c in (b.channels if b else []) if c != ch.id and c in self.channels
+            ]
+            peer = others[0] if len(others) == 1 else None
+        leg = peer.leg if peer is not None else None
+        rx = leg._sent_count if leg is not None else 0
+        tx = len(leg.captured) if leg is not None else 0
+        ssrc = leg.ssrc if leg is not None else self.rng.getrandbits(32)
+        them = leg.captured[0].ssrc if leg is not None and leg.captured else self.rng.getrandbits(32)
+        qos = (
+            f"ssrc={ssrc};themssrc={them};lp=0;rxjitter=0.000250;rxcount={rx};txjitter=0.000125;"
+            f"txcount={tx};rlp=0;rtt=0.000183;rxmes=88.086229;txmes=88.086681"
+        )
+        for name, value in (
+            ("RTPAUDIOQOS", qos),
+            ("RTPAUDIOQOSJITTER", QOS_JITTER),
+            ("RTPAUDIOQOSLOSS", QOS_LOSS),
+            ("RTPAUDIOQOSRTT", QOS_RTT),
+            ("RTPAUDIOQOSMES", QOS_MES),
+        ):
+            self._setvar(ch, name, value)
+            if peer is not None:
+                self._setvar(peer, name + "BRIDGED", value)
+
+    def _hangup(self, ch: SChannel, *, cause: int | None, soft: bool | None, destroy_cause: int) -> None:
+        if ch.gone:
+            return
+        if ch.kind == "sip" or (ch.kind == "outbound" and ch.state == "Up"):
+            self._qos_varsets(ch)
+        lead: dict[str, Any] = {}
+        if cause is not None:
+            lead["cause"] = cause
+        if soft is not None:
+            lead["soft"] = soft
+        self._emit_channel(ch, "ChannelHangupRequest", lead=lead)
+        for pb in [p for p in self.playbacks.values() if p.target == f"channel:{ch.id}"]:
+            self._finish_playback(pb, "failed")
+        if ch.bridge is not None:
+            self._leave_bridge(ch)
+        self._end_channel(ch, destroy_cause)
+
+    def _end_channel(self, ch: SChannel, destroy_cause: int) -> None:
+        if ch.app is not None:
+            self._emit_channel(ch, "StasisEnd")
+            ch.app = None
+        if ch.after_stasis == "destroy":
+            if "STASISSTATUS" in ch.vars:  # it did enter Stasis
+                self._setvar(ch, "STASISSTATUS", "SUCCESS")
+            ch.dialplan.update({"app_name": "AppDial2", "app_data": "(Outgoing Line)"})
+            self._emit_channel(
+                ch,
+                "ChannelDestroyed",
+                {"cause": destroy_cause, "cause_txt": CAUSE_TEXT.get(destroy_cause, "Unknown")},
+            )
+        ch.gone = True
+        ch.hangup_cause = destroy_cause
+        self._stop_media(ch)
+        if ch.leg is not None:
+            ch.leg.close()
+        self.channels.pop(ch.id, None)
+        self.ended_channels[ch.id] = ch
+        self._changed()
+
+    def _enter_bridge(self, b: SBridge, ch: SChannel) -> None:
+        if ch.bridge is not None and ch.bridge != b.id:
+            self._leave_bridge(ch)
+        if ch.id in b.channels:
+            return
+        b.channels.append(ch.id)
+        ch.bridge = b.id
+        if ch.subscribed:
+            b.apps.add(ch.subscribed)
+        self._emit_channel(ch, "ChannelEnteredBridge", {"bridge": self.bridge_json(b)})
+
+    def _bridge_peers(self, b: SBridge) -> None:
+        members = [self.channels[c] for c in b.channels if c in self.channels]
+        if len(members) < 2:
+            return
+        for ch in members:
+            names = ",".join(o.name for o in members if o is not ch)
+            if ch.vars.get("BRIDGEPEER") != names:
+                self._setvar(ch, "BRIDGEPEER", names)
+        if len(members) == 2:
+            for ch, peer in ((members[0], members[1]), (members[1], members[0])):
+                if peer.protocol_id and ch.vars.get("BRIDGEPVTCALLID") != peer.protocol_id:
+                    self._setvar(ch, "BRIDGEPVTCALLID", peer.protocol_id)
+            for ch, peer in ((members[0], members[1]), (members[1], members[0])):
+                if peer.caller.get("number") and ch.connected != peer.caller:
+                    ch.connected = dict(peer.caller)
+                    self._emit_channel(ch, "ChannelConnectedLine")
+
+    def _leave_bridge(self, ch: SChannel) -> None:
+        b = self.bridges.get(ch.bridge or "")
+        ch.bridge = None
+        if b is None:
+            return
+        if ch.id in b.channels:
+            b.channels.remove(ch.id)
+        if "BRIDGEPEER" in ch.vars:
+            self._setvar(ch, "BRIDGEPEER", "")
+        if "BRIDGEPVTCALLID" in ch.vars:
+            self._setvar(ch, "BRIDGEPVTCALLID", "")
+        self._emit_channel(ch, "ChannelLeftBridge", {"bridge": self.bridge_json(b)})
+        self._stop_media(ch)
+        self._refresh_media(b)
+
+    async def _external_media_enters_stasis(self, ch: SChannel, app: str, dialstring: str) -> None:
+        # the race of the records: the POST has returned (state Down) before any of this happens
+        await asyncio.sleep(self.stasis_start_delay_s)
+        if ch.gone:
+            return
+        self._emit(
+            app,
+            "Dial",
+            {"dialstatus": "", "forward": "", "dialstring": dialstring, "peer": self.channel_json(ch)},
+        )
+        ch.state = "Up"
+        self._emit_channel(ch, "ChannelStateChange")
+        self._emit(
+            app,
+            "Dial",
+            {"dialstatus": "ANSWER", "forward": "", "dialstring": dialstring, "peer": self.channel_json(ch)},
+        )
+        ch.dialplan.update({"app_name": "Stasis", "app_data": app})
+        self._setvar(ch, "STASISSTATUS", "")
+        ch.app = app
+        self._emit_channel(ch, "StasisStart", {"args": []})
+
+    async def _originate_progress(self, ch: SChannel, endpoint: str, behaviour: EndpointBehaviour) -> None:
+        await asyncio.sleep(0.002)
+        if ch.gone:
+            return
+        dialstring = endpoint.split("/", 1)[-1]
+        self._emit(
+            ch.subscribed,
+            "Dial",
+            {"dialstatus": "", "forward": "", "dialstring": dialstring, "peer": self.channel_json(ch)},
+        )
+        ch.state = "Ringing"
+        self._emit_channel(ch, "ChannelStateChange")
+        kind = behaviour.kind
+        wait = behaviour.delay_s
+        if kind == "answer" and wait >= ch.originate_timeout_s:
+            kind = "noanswer"
+        if kind == "noanswer":
+            wait = ch.originate_timeout_s
+        await asyncio.sleep(wait)
+        if ch.gone:
+            return
+        if kind == "answer":
+            ch.state = "Up"
+            self._emit_channel(ch, "ChannelStateChange")
+            self._emit(
+                ch.subscribed,
+                "Dial",
+                {
+                    "dialstatus": "ANSWER",
+                    "forward": "",
+                    "dialstring": dialstring,
+                    "peer": self.channel_json(ch),
+                },
+            )
+            if ch.subscribed is not None and ch.dialplan.get("app_name") == "Stasis":
+                self._setvar(ch, "STASISSTATUS", "")
+                ch.app = ch.subscribed
+                self._emit_channel(ch, "StasisStart", {"args": list(ch.stasis_args)})
+            return
+        cause, status = {
+            "busy": (17, "BUSY"),
+            "noanswer": (19, "NOANSWER"),
+            "congestion": (34, "CONGESTION"),
+        }[kind]
+        self._emit(
+            ch.subscribed,
+            "Dial",
+            {"dialstatus": status, "forward": "", "dialstring": dialstring, "peer": self.channel_json(ch)},
+        )
+        self._emit_channel(ch, "ChannelHangupRequest", lead={"cause": cause})
+        ch.dialplan.update({"app_name": "AppDial2", "app_data": "(Outgoing Line)"})
+        self._end_channel(ch, cause)
