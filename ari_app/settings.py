@@ -10,6 +10,7 @@ person reading it is an IT admin at a console, not a Python developer.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +30,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 ENV_PREFIX = "HOTEL_OPERATOR_"
 CONFIG_ENV = "HOTEL_OPERATOR_CONFIG"
+TEMPLATES_ENV = "HOTEL_OPERATOR_CONF_TEMPLATES"
+# The one rule for environment variables: every ``HOTEL_OPERATOR_<SECTION>__<KEY>`` names a setting,
+# and these few name files the settings can't hold (where the settings file itself lives, and the
+# Asterisk templates `conf render` reads); the strict check below accepts exactly these besides.
+PROCESS_ENV = frozenset({CONFIG_ENV, TEMPLATES_ENV})
 DEFAULT_CONFIG_FILE = "hotel-operator.toml"
 
 
@@ -152,6 +158,13 @@ class SpeechSettings(Section):
         ge=0,
         le=5000,
         description="End the turn after this much silence once the speculative transcript is a finished sentence; 0 = always wait vad_end_ms.",
+    )
+    vad_open_end_ms: int = Field(
+        default=1000,
+        ge=0,
+        le=5000,
+        description="Silence that ends a turn whose speculative transcript reads open (\"a room for\", "
+        "\"my name is\"): a caller drawing breath mid-sentence is not cut off (speech/turnend.py).",
     )
     whisper_no_speech_threshold: float = Field(
         default=0.4,
@@ -377,6 +390,18 @@ class WorkerSettings(Section):
     callback_max_attempts: int = Field(default=3, ge=1, le=50)
 
 
+class ScreeningSettings(Section):
+    """Spam and abuse screening at answer; the lists themselves live in the database (`callers`)."""
+
+    enabled: bool = True
+    max_calls_per_hour: int = Field(
+        default=10, ge=0, le=10_000, description="Calls one number may make in an hour; 0 = no limit."
+    )
+    anonymous_policy: Literal["answer", "menu_only", "reject"] = Field(
+        default="answer", description="Withheld or anonymous caller ids: answer | menu_only | reject."
+    )
+
+
 # Twilio's North American signalling gateways (Virginia us1, Oregon us2), from
 # https://www.twilio.com/docs/sip-trunking/ip-addresses; add the ranges of the other edges you use.
 TWILIO_SIGNALLING_DEFAULT = ["54.172.60.0/23", "34.203.250.0/23", "54.244.51.0/24"]
@@ -516,6 +541,7 @@ class Settings(BaseSettings):
     trunk: TrunkSettings = Field(default_factory=TrunkSettings)
     phones: PhoneSettings = Field(default_factory=PhoneSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
+    screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -557,7 +583,7 @@ def _format_validation(exc: ValidationError, source: str, env: Mapping[str, str]
 def _check_env_keys(env: Mapping[str, str]) -> None:
     """Reject ``HOTEL_OPERATOR_*`` variables that name no setting: a typo must not be silently ignored."""
     for key in env:
-        if not key.startswith(ENV_PREFIX) or key == CONFIG_ENV:
+        if not key.startswith(ENV_PREFIX) or key in PROCESS_ENV:
             continue
         path = key[len(ENV_PREFIX) :].lower().split("__")
         model: type[BaseModel] = Settings
@@ -618,6 +644,29 @@ def load_settings(
             os.environ.update(saved)
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*):(?P<pw>[^@/\s]+)@")
+
+
+def mask_url(text: str) -> str:
+    """``scheme://user:password@host`` with the password replaced, wherever it sits in ``text``."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:***@", text)
+
+
+def _mask_urls(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_url(value)
+    if isinstance(value, dict):
+        return {k: _mask_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(v) for v in value]
+    return value
+
+
 def masked_dump(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data with every secret replaced, for `config show` and logs."""
-    return settings.model_dump(mode="json")
+    """The settings as plain data with every secret replaced, for `config show` and logs.
+
+    SecretStr fields dump masked by themselves; passwords inside URLs (``database.url``,
+    ``asterisk.ari_url`` with ``user:pw@``) are plain strings and are masked here.
+    """
+    dumped: dict[str, Any] = _mask_urls(settings.model_dump(mode="json"))
+    return dumped

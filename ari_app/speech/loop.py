@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ari_app.speech.commit import CommitGate
 from ari_app.speech.echo import is_probable_echo
 from ari_app.speech.errors import SpeechEngineError
 from ari_app.speech.stt import AUTO_LANGUAGE, Transcript
 from ari_app.speech.tts import SentenceTts, TtsEngine, join_chunks
+from ari_app.speech.turnend import Hangovers, Verdict, asks_yes_no, judge, reads_finished
 from ari_app.speech.vad import (
     FRAME_SAMPLES,
     EndOfTurn,
@@ -72,21 +74,7 @@ class LoopResult:
     engine: str = ""
 
 
-# A transcript ending in one of these words is a caller drawing breath mid-sentence, whatever
-# punctuation Whisper put after it ("I'd like a room for." is not a finished request).
-_OPEN_ENDINGS = frozenset(
-    "a an the and or but so to for of with at on in from by my our your is are was be i we "
-    "um uh er like because then".split()
-)
-
-
-def reads_finished(text: str) -> bool:
-    """Does a transcript read as a finished sentence, so the turn may end before the full hangover?"""
-    text = text.strip()
-    if not text.endswith((".", "?", "!")) or text.endswith("..."):
-        return False
-    words = text.rstrip(".?!").split()
-    return bool(words) and words[-1].lower().strip(",;:") not in _OPEN_ENDINGS
+__all__ = ["LoopResult", "SpeechLoop", "TurnResult", "reads_finished"]
 
 
 def _levels(pcm: Int16Array) -> npt.NDArray[np.float64]:
@@ -133,6 +121,8 @@ class _Turn:
         self.t_first_queued: float | None = None
         self.t_first_sent: float | None = None
         self.early = False  # ended on a finished-sounding guess before the full hangover
+        self.settled = False  # the full hangover passed without the caller going on
+        self.verdict: Verdict | None = None  # what the turn-end rule made of the last guess
 
     @property
     def speaking(self) -> bool:
@@ -163,6 +153,8 @@ class SpeechLoop:
         speculative: bool = True,
         detect_language: bool = False,
         on_language: Callable[[str], None] | None = None,
+        commit_gate: CommitGate | None = None,
+        turn_end_rule: bool = True,
     ) -> None:
         self.session = session
         self.media = session.media
@@ -203,9 +195,23 @@ class SpeechLoop:
         self._prompts: collections.deque[tuple[Utterance, npt.NDArray[np.float64]]] = collections.deque()
         self._stop_requested = False
         self._guess_lock = asyncio.Lock()
-        self._early_frames = (
-            max(1, engines.settings.vad_early_end_ms // FRAME_MS) if engines.settings.vad_early_end_ms else 0
+        s = engines.settings
+        end = self.endpointer.config.end_frames
+        # the turn-end rule: how much silence ends a turn, from what the speculative transcript says;
+        # off (bench baseline) = the fixed hangover for every turn
+        self.turn_end_rule = turn_end_rule
+        self.hangovers = Hangovers(
+            finished=max(1, s.vad_early_end_ms // FRAME_MS) if s.vad_early_end_ms else end,
+            unsure=end,
+            open=max(end, getattr(s, "vad_open_end_ms", 0) // FRAME_MS),
         )
+        self._early_frames = self.hangovers.finished if s.vad_early_end_ms else 0
+        self._verdict: tuple[int, Verdict] | None = None  # (speech frames judged, verdict) this pause
+        # tools that change a booking wait on this until an early-ended turn can no longer be withdrawn
+        self.commit_gate = commit_gate
+        self._last_agent_text = ""  # what we said last: a yes/no question makes "Yes." a finished turn
+        self._agent_frame = -1  # last frame index at which our audio was playing
+        self._speech_after_agent = 0  # speech frames of the open segment heard after our audio ended
 
     # ---- public ---------------------------------------------------------------------------------
 
@@ -304,42 +310,82 @@ class SpeechLoop:
             and turn.spoken[0].utt.frames_sent > 0
         ):
             turn.t_first_sent = self.clock()
+        agent = self._agent_speaking()
+        if agent:
+            self._agent_frame = self.endpointer.frame_index + 1
+        elif speech and self.endpointer.in_segment:
+            self._speech_after_agent += 1
         ev = self.endpointer.push(pcm, speech)
-        if ev is None and self._early_end_ready():
+        if ev is None and self._turn_end_ready():
             ev = self.endpointer.end_now()
+        self._settle_if_due()
         if ev is None:
             return
         if isinstance(ev, SpeechStarted):
-            self._segment_during_speech = self._agent_speaking()
+            self._segment_during_speech = agent
             self._segment_echo = False
             self._segment_start_idx = ev.frame
+            self._speech_after_agent = 0 if agent else self.endpointer.speech_frames
         elif isinstance(ev, SpeechConfirmed):
             self._on_confirmed(ev)
         elif isinstance(ev, SpeechPaused):
             if self.speculative and not self._segment_echo and not self._agent_speaking():
                 self._start_speculative(ev)
         elif isinstance(ev, SpeechResumed):
+            self._verdict = None
             self._drop_speculative()
         elif isinstance(ev, EndOfTurn):
             self._on_end_of_turn(ev)
         elif isinstance(ev, SegmentDiscarded):
+            self._verdict = None
             self._drop_speculative()
 
-    def _early_end_ready(self) -> bool:
-        """End the turn before the full hangover when the speculative transcript of exactly this
-        audio is in and reads as a finished sentence: a caller who said "...for two guests." is done,
-        one who said "...for two," is probably not."""
-        if not self._early_frames or self._spec is None:
-            return False
-        if self.allow_early_end is not None and not self.allow_early_end():
+    def _turn_end_ready(self) -> bool:
+        """Apply the turn-end rule once the speculative transcript of exactly this audio is in: a
+        finished one ("...for two guests.", "Yes." after "Shall I book it?") ends the turn after the
+        short hangover, an open one ("...a room for", "Great.") waits the long one, anything else
+        the normal one. True when the turn should end now."""
+        if not self.turn_end_rule or self._spec is None or not self.endpointer.in_segment:
             return False
         task, frames = self._spec
         if not task.done() or task.cancelled() or frames != self.endpointer.speech_frames:
             return False
-        if self.endpointer.silence_frames < self._early_frames:
-            return False
-        guess = task.result()
-        return isinstance(guess, Transcript) and reads_finished(guess.text)
+        if self._verdict is None or self._verdict[0] != frames:
+            guess = task.result()
+            text = guess.text if isinstance(guess, Transcript) else ""
+            verdict: Verdict = (
+                judge(text, expecting_yes_no=asks_yes_no(self._last_agent_text))
+                if isinstance(guess, Transcript)
+                else "unsure"
+            )
+            if verdict == "finished" and (
+                not self._early_frames or (self.allow_early_end is not None and not self.allow_early_end())
+            ):
+                verdict = "unsure"
+            self._verdict = (frames, verdict)
+            self.endpointer.hold(self.hangovers.for_verdict(verdict))
+        verdict = self._verdict[1]
+        return verdict == "finished" and self.endpointer.silence_frames >= self.hangovers.finished
+
+    def _settle_if_due(self) -> None:
+        """An early-ended turn becomes final once the full hangover has passed with no new speech
+        (or with speech that began too late to be a continuation): then its tools may commit."""
+        prev = self._turn
+        if prev is None or prev.settled or self._continuing is not None:
+            return
+        window = self.endpointer.frame_index - prev.eot.last_speech_frame
+        if window < self.endpointer.config.end_frames:
+            return
+        if self.endpointer.in_segment and self.endpointer.segment_start - prev.eot.last_speech_frame <= (
+            self.endpointer.config.end_frames
+        ):
+            return  # speech began inside the window: wait for it to be confirmed (a continuation) or dropped
+        self._settle(prev)
+
+    def _settle(self, turn: _Turn) -> None:
+        turn.settled = True
+        if self.commit_gate is not None and self._turn is turn:
+            self.commit_gate.settle()
 
     def _resumes_early_turn(self, ev: SpeechConfirmed) -> bool:
         """Speech that starts within the full hangover of a turn we ended early: the caller had only
@@ -398,10 +444,16 @@ class SpeechLoop:
             turn.speak_task.cancel()
 
     def _on_end_of_turn(self, ev: EndOfTurn) -> None:
-        if self._segment_echo:
+        verdict = self._verdict[1] if self._verdict and self._verdict[0] == ev.speech_frames else None
+        self._verdict = None
+        # speech that went on well after our audio stopped is the caller's turn, however it began:
+        # a caller who starts as a long prompt ends was dropped as a backchannel (issue 16 D10)
+        heard_after = self._speech_after_agent
+        confirm = self.endpointer.config.confirm_frames
+        if self._segment_echo and heard_after < confirm + 15:  # 15: the echo guard's longest lag
             self._drop_speculative()
             return
-        if self._segment_during_speech and not self.barge_ins_in_segment(ev):
+        if self._segment_during_speech and not self.barge_ins_in_segment(ev) and heard_after < confirm:
             # a short "mm-hm" over our reply is a backchannel, not a new turn
             self._drop_speculative()
             return
@@ -418,6 +470,13 @@ class SpeechLoop:
             self._drop_speculative()
         turn = _Turn(audio, ev, self.clock())
         turn.early = ev.reason == "silence" and ev.frame - ev.last_speech_frame < self.endpointer.config.end_frames
+        turn.settled = not turn.early
+        turn.verdict = verdict
+        if self.commit_gate is not None:
+            if turn.early:
+                self.commit_gate.provisional()
+            else:
+                self.commit_gate.settle()
         if self._spec is not None:
             task, frames = self._spec
             self._spec = None
@@ -493,6 +552,8 @@ class SpeechLoop:
             and turn.eot.frame - turn.eot.last_speech_frame < self.endpointer.config.end_frames
         ):
             t["early_end"] = 1.0
+        if turn.verdict is not None:
+            t["verdict_" + turn.verdict] = 1.0
         said_moment = False
         try:
             if turn.speculative is not None:
@@ -577,6 +638,7 @@ class SpeechLoop:
             t["first_audio_ms"] = (turn.t_first_sent - turn.t_eot) * 1000
             result.latency_ms = int(round(t["endpoint_ms"] + t["first_audio_ms"]))
         result.reply_text = join_chunks(turn.reply_parts)
+        self._last_agent_text = result.reply_text
         result.spoken_text = " ".join(h for s in turn.spoken if (h := s.heard())).strip()
         result.interrupted = turn.interrupted
         if turn.interrupted and turn.cut_frame is not None:
@@ -636,6 +698,7 @@ class SpeechLoop:
             return
         utt = self.media.play(pcm)
         self._prompts.append((utt, _levels(pcm)))
+        self._last_agent_text = text
         await utt.wait()
 
     async def _fail(self, exc: BaseException, stage: str) -> None:

@@ -52,7 +52,8 @@ class Transcript:
 
     @property
     def empty(self) -> bool:
-        return not self.text.strip()
+        """No word in it: Whisper's "." or "..." on a hum is nothing the brain should hear."""
+        return not any(ch.isalnum() for ch in self.text)
 
 
 class SttEngine(Protocol):
@@ -222,6 +223,8 @@ class WhisperStt:
             texts.append(seg.text.strip())
             logprobs.append(float(seg.avg_logprob))
         text = drop_repeats(" ".join(t for t in texts if t).strip())
+        if not any(ch.isalnum() for ch in text):
+            text = ""  # punctuation only ("." on a hum)
         avg = float(np.mean(logprobs)) if logprobs else -math.inf
         lang = info.language or (language or "")
         prob = 1.0 if language else float(getattr(info, "language_probability", 0.0) or 0.0)

@@ -46,20 +46,65 @@ class FrameClassifier(Protocol):
     def is_speech(self, pcm: Int16Array) -> bool: ...
 
 
-class WebRtcClassifier:
-    """webrtcvad behind an energy gate.
+class NoiseFloor:
+    """The line's noise level: the quietest frame of the last few seconds (minimum statistics).
 
-    webrtcvad alone flags steady hiss and hum on a phone line as voice; a frame quieter than
-    ``energy_gate_dbfs`` is never speech, whatever the VAD says. One instance per call: the VAD keeps
-    state between frames.
+    Speech always has gaps (stops, breaths, between words) within a couple of seconds, so the
+    minimum over a window follows the noise under the speech, not the speech; a steady hiss or hum
+    is its own minimum. Levels are smoothed over a few frames first, so one lucky quiet frame of
+    white noise does not pull the floor far below its real level.
     """
 
-    def __init__(self, aggressiveness: int = 2, energy_gate_dbfs: float = -45.0) -> None:
+    def __init__(self, window_frames: int = 150, smooth_frames: int = 4) -> None:
+        self._recent: collections.deque[float] = collections.deque(maxlen=smooth_frames)
+        self._window: collections.deque[float] = collections.deque(maxlen=window_frames)
+        self.level = -120.0
+
+    def push(self, dbfs: float) -> float:
+        self._recent.append(dbfs)
+        # the mean of dB values over a short run: robust to a single dropout frame
+        self._window.append(sum(self._recent) / len(self._recent))
+        self.level = min(self._window)
+        return self.level
+
+    @property
+    def frames_seen(self) -> int:
+        return len(self._window)
+
+
+class WebRtcClassifier:
+    """webrtcvad behind an energy gate that follows the line's noise floor.
+
+    webrtcvad alone flags steady hiss and hum on a phone line as voice. A frame quieter than
+    ``energy_gate_dbfs`` is never speech, whatever the VAD says; on a noisy line (hiss at -30 dBFS
+    passed the fixed gate, so the endpointer never closed a turn) the gate also stays
+    ``noise_margin_db`` above the measured noise floor. One instance per call: the VAD and the floor
+    keep state between frames.
+    """
+
+    def __init__(
+        self,
+        aggressiveness: int = 2,
+        energy_gate_dbfs: float = -45.0,
+        *,
+        noise_margin_db: float = 9.0,
+        adaptive: bool = True,
+    ) -> None:
         if not 0 <= aggressiveness <= 3:
             raise ValueError(f"aggressiveness must be 0..3, got {aggressiveness}")
         self._vad = webrtcvad.Vad(aggressiveness)
         self.energy_gate_dbfs = energy_gate_dbfs
+        self.noise_margin_db = noise_margin_db
+        self.floor = NoiseFloor() if adaptive else None
         self.last_dbfs = -120.0
+
+    @property
+    def gate_dbfs(self) -> float:
+        """The level a frame must reach to count as speech right now."""
+        if self.floor is None or self.floor.frames_seen < 10:
+            return self.energy_gate_dbfs
+        # capped, so a floor measured on a caller who talks from the first frame cannot mute them
+        return max(self.energy_gate_dbfs, min(self.floor.level + self.noise_margin_db, -20.0))
 
     def is_speech(self, pcm: Int16Array) -> bool:
         if pcm.shape != (FRAME_SAMPLES,):
@@ -69,7 +114,10 @@ class WebRtcClassifier:
             fixed[:n] = pcm.reshape(-1)[:n]
             pcm = fixed
         self.last_dbfs = frame_dbfs(pcm)
-        if self.last_dbfs < self.energy_gate_dbfs:
+        gate = self.gate_dbfs
+        if self.floor is not None:
+            self.floor.push(self.last_dbfs)
+        if self.last_dbfs < gate:
             return False
         return bool(self._vad.is_speech(np.ascontiguousarray(pcm, dtype=np.int16).tobytes(), SAMPLE_RATE))
 
@@ -159,6 +207,7 @@ class EndpointerConfig:
     confirm_frames: int = 10  # speech frames in the segment to call it real speech (barge-in)
     min_speech_frames: int = 8  # fewer speech frames than this in a whole segment: discard it
     max_frames: int = 1000  # maximum utterance length
+    max_grace_frames: int = 100  # past max_frames, wait this long at most for a gap between words
     preroll_frames: int = 10  # audio kept from before the start decision (onsets are soft)
     tail_frames: int = 10  # silence kept after the last speech frame
 
@@ -220,12 +269,18 @@ class Endpointer:
         self._paused = False
         self._confirmed = False
         self._recent = 0  # speech frames since the last pause: a click before a pause doesn't add up
+        self._hold: int | None = None  # this pause's hangover, when the loop set one from the transcript
         self._run = 0
         self._pending = []
 
     @property
     def frame_index(self) -> int:
         return self._index
+
+    @property
+    def segment_start(self) -> int:
+        """First speech frame of the open segment (-1 when none is open)."""
+        return self._start_frame if self.in_segment else -1
 
     @property
     def speech_frames(self) -> int:
@@ -269,6 +324,7 @@ class Endpointer:
             resumed = self._paused
             self._silence = 0
             self._paused = False
+            self._hold = None
             if not self._confirmed and self._recent >= cfg.confirm_frames:
                 self._confirmed = True
                 return SpeechConfirmed(i, self._start_frame)
@@ -278,10 +334,12 @@ class Endpointer:
             self._silence += 1
             if self._silence >= self.config.pause_frames:
                 self._recent = 0
-        if i - self._start_frame + 1 >= cfg.max_frames:
+        length = i - self._start_frame + 1
+        if length >= cfg.max_frames and (not speech or length >= cfg.max_frames + cfg.max_grace_frames):
+            # a long turn ends in a gap between words, never mid-word (unless there is no gap at all)
             return self._finish(i, "max_length")
         if not speech:
-            if self._silence >= cfg.end_frames:
+            if self._silence >= (self._hold if self._hold is not None else cfg.end_frames):
                 return self._finish(i, "silence")
             if self._silence == cfg.pause_frames and self._speech_frames >= cfg.min_speech_frames:
                 self._paused = True
@@ -292,6 +350,12 @@ class Endpointer:
     def silence_frames(self) -> int:
         """Silence frames since the last speech frame of the open segment (0 when none is open)."""
         return self._silence if self.in_segment else 0
+
+    def hold(self, frames: int | None) -> None:
+        """Set how much silence ends the current pause (a transcript that reads open waits longer,
+        a finished one less); ``None`` goes back to ``end_frames``. Speech resuming clears it."""
+        if self.in_segment:
+            self._hold = max(1, frames) if frames is not None else None
 
     def end_now(self) -> EndpointEvent | None:
         """Close the open segment at once (the transcript already reads as a finished sentence)."""

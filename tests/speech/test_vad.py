@@ -66,12 +66,23 @@ def test_given_isolated_speech_frames_when_below_start_run_then_nothing_starts()
     assert run("s.s.ss.s.ss." * 3) == []
 
 
-def test_given_endless_speech_when_max_length_reached_then_turn_ends_with_reason_max_length() -> None:
-    events = run("s" * 60)
+def test_given_endless_speech_with_no_gap_when_max_length_and_grace_pass_then_turn_ends_max_length() -> None:
+    cfg = EndpointerConfig(start_frames=3, end_frames=10, pause_frames=3, confirm_frames=6, min_speech_frames=4,
+                           max_frames=50, max_grace_frames=5, preroll_frames=2, tail_frames=2)
+    events = run("s" * 80, cfg)
     eots = [(i, e) for i, e in events if isinstance(e, EndOfTurn)]
     assert len(eots) == 1
     i, eot = eots[0]
-    assert isinstance(eot, EndOfTurn) and eot.reason == "max_length" and i == CFG.max_frames - 1
+    assert isinstance(eot, EndOfTurn) and eot.reason == "max_length" and i == cfg.max_frames + 5 - 1
+
+
+def test_given_a_long_turn_when_max_length_falls_mid_word_then_it_ends_at_the_next_gap_between_words() -> None:
+    # a word runs over the 50-frame limit; the next non-speech frame (frame 53) closes the turn there
+    events = run("s" * 53 + "." + "s" * 20)
+    eots = [(i, e) for i, e in events if isinstance(e, EndOfTurn)]
+    i, eot = eots[0]
+    assert isinstance(eot, EndOfTurn) and eot.reason == "max_length" and i == 53
+    assert eot.last_speech_frame == 52  # the last word is whole in the audio, not cut at frame 49
 
 
 def test_given_millisecond_settings_when_converted_then_frames_are_rounded_to_20ms() -> None:
