@@ -11,9 +11,12 @@ anyway. One layer alone is not enough:
    tool run and for as long as the stage stays a payment stage). The hold is measured in recorded
    frames, not wall-clock time, so it is exact and needs no timer task.
 2. **Redaction (after the fact).** A caller may read a number at any other moment. When the call
-   ends, every stored caller turn whose text held a Luhn-valid card number (stored masked as
-   ``[card ****1234]`` by :func:`ari_app.privacy.mask_card_numbers`) has the caller channel of its
-   audio span overwritten with silence. See :func:`card_spans` for how the span is bounded.
+   ends, every stored caller turn whose text held card data by the fail-closed rule of
+   :mod:`ari_app.privacy` (any run of 12+ digits or digit words, Luhn or not, a CVV, an expiry;
+   stored masked as ``[card ****]``, ``[cvv ***]`` …) has the caller channel of its audio span
+   overwritten with silence. See :func:`card_spans` for how the span is bounded. A recording left
+   behind by a crash is redacted the same way at the next start, with everything after the last
+   stored caller turn silenced too (nobody checked that audio).
 
 Over-silencing a few seconds of caller audio is the accepted price: a recording with a gap is still
 useful; a recording with a card number in it is a liability.
@@ -22,42 +25,21 @@ useful; a recording with a card number in it is a liability.
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ari_app.privacy import mask_card_numbers
+from ari_app.privacy import contains_card_data, is_payment_stage
 
 PAYMENT_TOOLS = frozenset({"generate_payment_link", "send_sms_confirmation"})
-PAYMENT_STAGE_WORDS = ("pay", "card")
-_MASKED = re.compile(r"\[card \*{4}\d{4}\]")
-
-
-_DIGIT_WORDS = {
-    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9",
-}
-_WORD = re.compile(r"[a-z]+", re.IGNORECASE)
-
-
-def _digits_spelled(text: str) -> str:
-    """"four one one one ..." as "4 1 1 1 ...": speech-to-text may write digits as words."""
-    return _WORD.sub(lambda m: _DIGIT_WORDS.get(m.group(0).lower(), m.group(0)), text)
 
 
 def contains_card_number(text: str) -> bool:
-    """True for a Luhn-valid card number, written in digits or spelled out, and for one the store
-    already masked (``[card ****1234]``)."""
-    if _MASKED.search(text) or mask_card_numbers(text) != text:
-        return True
-    spelled = _digits_spelled(text)
-    return spelled != text and mask_card_numbers(spelled) != spelled
-
-
-def is_payment_stage(stage: str) -> bool:
-    lowered = stage.lower()
-    return any(word in lowered for word in PAYMENT_STAGE_WORDS)
+    """True for card data in any spelling speech-to-text produces (a digit run of 12 or more, Luhn or
+    not, a CVV or an expiry) and for a marker the store left in its place (``[card ****]``): the same
+    fail-closed rule as :func:`ari_app.privacy.mask_card_numbers`, so text stored masked always gets
+    its audio silenced."""
+    return contains_card_data(text)
 
 
 @dataclass
