@@ -72,6 +72,7 @@ class Reservation(Base):
     __table_args__ = (
         CheckConstraint("check_out > check_in", name="dates_ordered"),
         CheckConstraint("adults >= 1 AND children >= 0", name="guest_counts"),
+        CheckConstraint("rooms >= 1 AND rooms <= adults", name="room_count"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -84,6 +85,9 @@ class Reservation(Base):
     adults: Mapped[int] = mapped_column(Integer, default=1)
     children: Mapped[int] = mapped_column(Integer, default=0)
     pets: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Several rooms of one type in one reservation (one code, one total); ``room_id`` is the first of
+    # them and the reservation_nights rows name every room, so double booking stays impossible.
+    rooms: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     room_type_id: Mapped[int] = mapped_column(ForeignKey("room_types.id"))
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
     status: Mapped[str] = mapped_column(String(16), default=ReservationStatus.CONFIRMED, index=True)

@@ -161,12 +161,17 @@ async def _free_rooms(
 @dataclass(frozen=True)
 class Quote:
     room_type: RoomType
-    nightly: list[tuple[date, Decimal]]
+    nightly: list[tuple[date, Decimal]]  # the rate of one room
     free_rooms: int
+    rooms: int = 1
+
+    @property
+    def room_total(self) -> Decimal:
+        return sum((rate for _, rate in self.nightly), Decimal("0"))
 
     @property
     def total(self) -> Decimal:
-        return sum((rate for _, rate in self.nightly), Decimal("0"))
+        return self.room_total * self.rooms
 
     def as_data(self, currency: str) -> dict[str, Any]:
         return {
@@ -175,10 +180,17 @@ class Quote:
             "capacity": self.room_type.capacity,
             "pets_allowed": self.room_type.pets_allowed,
             "free_rooms": self.free_rooms,
+            "rooms": self.rooms,
             "nightly": [{"night": n.isoformat(), "rate": str(r)} for n, r in self.nightly],
+            "room_total": str(self.room_total),
             "total": str(self.total),
             "currency": currency,
         }
+
+
+def rooms_needed(guests: int, capacity: int) -> int:
+    """Fewest rooms of a type that sleep the party, guests spread as evenly as the rooms allow."""
+    return max(1, -(-guests // max(1, capacity)))
 
 
 async def quote(
@@ -190,10 +202,12 @@ async def quote(
     only: RoomType | None = None,
     *,
     exclude_reservation: int | None = None,
+    rooms: int = 1,
 ) -> list[Quote]:
-    """Room types that fit the party and have a room free on every night, cheapest first."""
+    """Room types that sleep the party in ``rooms`` rooms and have that many rooms free on every
+    night, cheapest first."""
     types = [only] if only else await room_types(db)
-    fitting = [t for t in types if t.capacity >= guests and (t.pets_allowed or not pets)]
+    fitting = [t for t in types if t.capacity * rooms >= guests and (t.pets_allowed or not pets)]
     if not fitting:
         return []
     free = await _free_rooms(
@@ -202,9 +216,9 @@ async def quote(
     rates = await _rates(db, [t.id for t in fitting], check_in, check_out)
     quotes = []
     for t in fitting:
-        if free.get(t.id):
+        if len(free.get(t.id, [])) >= rooms:
             nightly = [(n, rates.get((t.id, n), Decimal(t.base_rate))) for n in _nights(check_in, check_out)]
-            quotes.append(Quote(room_type=t, nightly=nightly, free_rooms=len(free[t.id])))
+            quotes.append(Quote(room_type=t, nightly=nightly, free_rooms=len(free[t.id]), rooms=rooms))
     return sorted(quotes, key=lambda q: q.total)
 
 
@@ -231,12 +245,16 @@ async def check_availability(ctx: ToolContext, args: AvailabilityArgs) -> ToolRe
                 raise InvalidArguments(
                     f"We have no room type called {args.room_type}; we have {', '.join(t.name for t in types)}."
                 )
-        if not any(t.capacity >= guests for t in types):
-            biggest = max((t.capacity for t in types), default=0)
+        biggest = max((t.capacity for t in ([only] if only else types)), default=0)
+        if biggest * args.rooms < guests:
+            need = rooms_needed(guests, biggest)
             raise NotAvailable(
-                f"Our largest room sleeps {biggest}; a party of {guests} needs more than one room."
+                f"Our largest room sleeps {biggest}; a party of {guests} needs {need} rooms."
+                if args.rooms == 1
+                else f"{args.rooms} rooms sleep at most {biggest * args.rooms}; a party of {guests} needs {need}.",
+                data={"rooms_needed": need},
             )
-        quotes = await quote(db, args.check_in, args.check_out, guests, args.pets, only)
+        quotes = await quote(db, args.check_in, args.check_out, guests, args.pets, only, rooms=args.rooms)
         alternative = None
         if not quotes:
             alternative = await _nearest_alternative(ctx, db, args, guests, only)
@@ -244,6 +262,7 @@ async def check_availability(ctx: ToolContext, args: AvailabilityArgs) -> ToolRe
         "check_in": args.check_in.isoformat(),
         "check_out": args.check_out.isoformat(),
         "nights": args.nights,
+        "rooms": args.rooms,
         "options": [q.as_data(currency) for q in quotes],
         "alternative": alternative,
     }
@@ -274,7 +293,7 @@ async def _nearest_alternative(
         if ci < today:
             continue
         co = ci + timedelta(days=args.nights)
-        quotes = await quote(db, ci, co, guests, args.pets, only)
+        quotes = await quote(db, ci, co, guests, args.pets, only, rooms=args.rooms)
         if quotes:
             q = quotes[0]
             return {
@@ -311,6 +330,7 @@ def _reservation_data(res: Reservation, type_name: str, *, already: bool = False
         "adults": res.adults,
         "children": res.children,
         "pets": res.pets,
+        "rooms": res.rooms,
         "room_type": type_name,
         "total": str(Decimal(res.total)),
         "currency": res.currency,
@@ -331,8 +351,9 @@ async def _by_key(ctx: ToolContext, key: str) -> tuple[Reservation, str] | None:
 
 
 def _booked_result(res: Reservation, type_name: str, currency: str, *, already: bool) -> ToolResult:
+    what = f"{res.rooms} rooms, {type_name}" if res.rooms > 1 else type_name
     summary = (
-        f"Booked: {type_name} for {res.guest_name}, {short_date(res.check_in)} to {short_date(res.check_out)}, "
+        f"Booked: {what} for {res.guest_name}, {short_date(res.check_in)} to {short_date(res.check_out)}, "
         f"{spoken_money(Decimal(res.total), currency)} in total. Confirmation code {spoken_code(res.confirmation_code)}."
     )
     return ToolResult("create_reservation", _reservation_data(res, type_name, already=already), summary)
@@ -351,13 +372,14 @@ async def create_reservation(ctx: ToolContext, args: ReservationArgs) -> ToolRes
             raise InvalidArguments(
                 f"We have no room type called {args.room_type}; we have {', '.join(t.name for t in types)}."
             )
-        if rt.capacity < guests:
-            raise InvalidArguments(f"The {rt.name} sleeps at most {rt.capacity}, not {guests}.")
+        if rt.capacity * args.rooms < guests:
+            what = f"The {rt.name}" if args.rooms == 1 else f"{args.rooms} rooms of the {rt.name} type"
+            raise InvalidArguments(f"{what} sleeps at most {rt.capacity * args.rooms}, not {guests}.")
         if args.pets and not rt.pets_allowed:
             raise InvalidArguments(
                 f"Pets can't stay in the {rt.name}; they're welcome in rooms that allow pets."
             )
-        total = await _stay_total(db, rt, args.check_in, args.check_out)
+        total = await _stay_total(db, rt, args.check_in, args.check_out) * args.rooms
     nights = _nights(args.check_in, args.check_out)
     phone = args.phone or _caller_phone(ctx)
     tried: set[int] = set()
@@ -366,12 +388,14 @@ async def create_reservation(ctx: ToolContext, args: ReservationArgs) -> ToolRes
         async with ctx.sessions() as db:
             free = (await _free_rooms(db, args.check_in, args.check_out, rt.id)).get(rt.id, [])
         candidates = [r for r in free if r.id not in tried]
-        if not candidates:
+        if len(candidates) < args.rooms:
+            what = f"the {rt.name}" if args.rooms == 1 else f"{args.rooms} rooms of the {rt.name} type"
             raise NotAvailable(
-                f"Sorry, the {rt.name} is no longer available for {short_date(args.check_in)} to "
-                f"{short_date(args.check_out)}."
+                f"Sorry, {what} {'is' if args.rooms == 1 else 'are'} no longer available for "
+                f"{short_date(args.check_in)} to {short_date(args.check_out)}."
             )
-        room = candidates[0]
+        chosen = candidates[: args.rooms]
+        room = chosen[0]
         res = Reservation(
             confirmation_code=new_confirmation_code(),
             guest_name=args.guest_name,
@@ -382,6 +406,7 @@ async def create_reservation(ctx: ToolContext, args: ReservationArgs) -> ToolRes
             adults=args.adults,
             children=args.children,
             pets=args.pets,
+            rooms=args.rooms,
             room_type_id=rt.id,
             room_id=room.id,
             status=ReservationStatus.CONFIRMED,
@@ -394,20 +419,22 @@ async def create_reservation(ctx: ToolContext, args: ReservationArgs) -> ToolRes
             async with ctx.sessions.begin() as db:
                 db.add(res)
                 await db.flush()
-                db.add_all(ReservationNight(reservation_id=res.id, room_id=room.id, night=n) for n in nights)
+                db.add_all(
+                    ReservationNight(reservation_id=res.id, room_id=r.id, night=n) for r in chosen for n in nights
+                )
         except IntegrityError:
             if key and (found := await _by_key(ctx, key)):
                 return _booked_result(found[0], found[1], currency, already=True)
             async with ctx.sessions() as db:
-                still_free = room.id in {
+                now_free = {
                     r.id for r in (await _free_rooms(db, args.check_in, args.check_out, rt.id)).get(rt.id, [])
                 }
-            if still_free:
+            lost = {r.id for r in chosen} - now_free
+            if not lost:
                 collisions += 1  # the random confirmation code clashed; draw another
                 if collisions > 3:
                     raise ToolFailure("Could not allocate a confirmation code; please try again.") from None
-            else:
-                tried.add(room.id)
+            tried |= lost  # another caller took these rooms: try the next free ones
             continue
         if ctx.store is not None and ctx.call_id is not None:
             await ctx.store.update_call(ctx.call_id, reservation_id=res.id)
@@ -509,6 +536,9 @@ async def cancel_reservation(ctx: ToolContext, args: CancelArgs) -> ToolResult:
         row.cancelled_at = datetime.now(UTC)
         await db.execute(delete(ReservationNight).where(ReservationNight.reservation_id == res.id))
     res.status = ReservationStatus.CANCELLED
+    if ctx.store is not None and ctx.call_id is not None:
+        # the cancelling call points at the booking it cancelled, as the booking call does
+        await ctx.store.update_call(ctx.call_id, reservation_id=res.id)
     data = _reservation_data(res, type_name) | {"cancelled": True, "fee": str(fee)}
     summary = f"Booking {spoken_code(res.confirmation_code)} is cancelled"
     summary += f", with a fee of {spoken_money(fee, currency)}." if fee else " free of charge."
@@ -911,6 +941,11 @@ async def modify_reservation(ctx: ToolContext, args: ModifyArgs) -> ToolResult:
     currency = ctx.settings.hotel.currency
     for _ in range(4):
         res, rt = await _reservation_for_change(ctx, args)
+        if res.rooms > 1:
+            raise NotAvailable(
+                f"Booking {spoken_code(res.confirmation_code)} holds {res.rooms} rooms; changes to a booking of "
+                "several rooms are made by our reservations team."
+            )
         current = Stay.of(res, rt)
         target = await _target_stay(ctx, res, current, args)
         old_total = Decimal(res.total)
@@ -1050,7 +1085,8 @@ async def send_sms_confirmation(ctx: ToolContext, args: SmsArgs) -> ToolResult:
             )
         ).first()
         body = (
-            f"{ctx.settings.hotel.name}: booking {res.confirmation_code} {res.status}. {type_name}, "
+            f"{ctx.settings.hotel.name}: booking {res.confirmation_code} {res.status}. "
+            f"{f'{res.rooms} rooms, ' if res.rooms > 1 else ''}{type_name}, "
             f"{res.check_in:%a %d %b %Y} to {res.check_out:%a %d %b %Y}, {res.adults} adult(s)"
             f"{f', {res.children} child(ren)' if res.children else ''}. Total {Decimal(res.total)} {currency}."
         )

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from ari_app.privacy import mask_card_numbers
 from ari_app.tools.errors import InvalidArguments
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
@@ -135,11 +136,25 @@ class StayArgs(ArgsModel):
         return (self.check_out - self.check_in).days
 
 
-class AvailabilityArgs(StayArgs):
+class RoomsArgs(StayArgs):
+    """A stay in one or more rooms of one type; every room needs an adult of its own."""
+
+    rooms: int = Field(
+        default=1, ge=1, le=10, description="How many rooms of the same type, in one reservation (default 1)."
+    )
+
+    @model_validator(mode="after")
+    def _an_adult_per_room(self) -> RoomsArgs:
+        if self.rooms > self.adults:
+            raise ValueError(f"each room needs an adult: {self.rooms} rooms need at least {self.rooms} adults")
+        return self
+
+
+class AvailabilityArgs(RoomsArgs):
     room_type: str | None = Field(default=None, max_length=64, description="Optional room type code or name.")
 
 
-class ReservationArgs(StayArgs):
+class ReservationArgs(RoomsArgs):
     room_type: str = Field(
         min_length=1, max_length=64, description="Room type code or name, from check_availability."
     )
@@ -275,6 +290,11 @@ class LeadArgs(ArgsModel):
     def _phone(cls, value: str) -> str:
         return normalize_phone(value) if value else ""
 
+    @field_validator("interest")
+    @classmethod
+    def _no_card(cls, value: str) -> str:
+        return mask_card_numbers(value)  # free text from the caller's words: stored in the lead
+
 
 class CodeArgs(ArgsModel):
     confirmation_code: str = Field(description="The booking's confirmation code.")
@@ -300,6 +320,11 @@ class CallbackArgs(ArgsModel):
         description="When to call, ISO 8601; without an offset it is the hotel's local time."
     )
     reason: str = Field(default="", max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _no_card(cls, value: str) -> str:
+        return mask_card_numbers(value)  # free text from the caller's words: stored in the callback
 
     @field_validator("phone")
     @classmethod

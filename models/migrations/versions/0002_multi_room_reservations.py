@@ -1,4 +1,4 @@
-"""multi room reservations (owned by the brain work; empty until that work fills it)
+"""multi room reservations: a rooms count on each reservation (one code for several rooms)
 
 Revision ID: 0002
 Revises: 0001
@@ -17,8 +17,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    # existing reservations are one room each: the server default fills them
+    with op.batch_alter_table('reservations', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('rooms', sa.Integer(), server_default='1', nullable=False))
+        batch_op.create_check_constraint(op.f('ck_reservations_room_count'), 'rooms >= 1 AND rooms <= adults')
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('reservations', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_reservations_room_count'), type_='check')
+        batch_op.drop_column('rooms')
