@@ -522,6 +522,12 @@ class AriClient:
                                 "ARI event skipped on %s: %s (frame %r)", self.server_name, exc, exc.text
                             )
                             continue
+                        except Exception as exc:  # noqa: BLE001 - one bad frame never ends the stream
+                            self.stats.decode_errors += 1
+                            log.warning(
+                                "ARI event skipped on %s: %s: %s", self.server_name, type(exc).__name__, exc
+                            )
+                            continue
                         if isinstance(event, UnknownEvent):
                             self.stats.unknown_events += 1
                         if isinstance(event, ApplicationReplaced):

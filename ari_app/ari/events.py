@@ -258,6 +258,18 @@ def _args(d: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(value)
 
 
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+def _dtmf_digit(d: Mapping[str, Any]) -> str:
+    """One keypad key. ``api-docs/events.json`` says "0-9, A-E, # or *" and the records show one
+    character per event; anything else ("99", "", "E" = flash) never reaches a menu."""
+    value = _req_str(d, "digit")
+    if value not in DTMF_DIGITS:
+        raise ValueError(f"digit {value[:10]!r} is not one DTMF key (0-9, *, #, A-D)")
+    return value
+
+
 def _soft(d: Mapping[str, Any]) -> bool | None:
     value = d.get("soft")
     if value is None:
@@ -290,7 +302,7 @@ _DECODERS: dict[str, _Decoder] = {
         caller_presentation_txt=_opt_str(d, "caller_presentation_txt"),
     ),
     "ChannelDtmfReceived": lambda d: ChannelDtmfReceived(
-        **_base(d), channel=_channel(d), digit=_req_str(d, "digit"), duration_ms=_req_int(d, "duration_ms")
+        **_base(d), channel=_channel(d), digit=_dtmf_digit(d), duration_ms=_req_int(d, "duration_ms")
     ),
     "ChannelHangupRequest": lambda d: ChannelHangupRequest(
         **_base(d),
@@ -360,14 +372,67 @@ def decode_event_object(data: Any) -> Event:
         raise AriEventDecodeError(f"{type_} event has a bad field: {exc}", json.dumps(data)[:200]) from None
 
 
-def decode_event(text: str | bytes) -> Event:
-    """Decode one WebSocket text frame into a typed event; raises :class:`AriEventDecodeError`."""
+MAX_FRAME_BYTES = 256 * 1024
+"""Largest event frame decoded. Real ARI events are a few KB (a ``StasisStart`` with channel variables
+about 1.5 KB in the records); a bigger frame is refused before any parsing work is done."""
+MAX_DEPTH = 32
+"""Deepest nesting of arrays/objects accepted. ARI events nest about 4 deep (event → channel →
+caller / dialplan); the cap keeps ``json.loads`` far from Python's recursion limit."""
+
+
+def _too_deep(text: str, limit: int) -> bool:
+    """Nesting depth above ``limit``, counted outside strings, in one linear pass (no recursion)."""
+    depth = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def _snippet(text: str | bytes) -> str:
+    return text[:200] if isinstance(text, str) else text[:200].decode("utf-8", "replace")
+
+
+def decode_event(text: str | bytes, *, max_bytes: int = MAX_FRAME_BYTES, max_depth: int = MAX_DEPTH) -> Event:
+    """Decode one WebSocket text frame into a typed event; raises :class:`AriEventDecodeError`.
+
+    Whatever the frame holds (not JSON, too big, nested thousands deep, a field of a strange type),
+    the only exception that leaves is :class:`AriEventDecodeError`: one bad frame is the peer's
+    fault and must cost the service nothing but a log line.
+    """
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise AriEventDecodeError(f"event frame of {size} bytes is over the {max_bytes}-byte limit", _snippet(text))
     try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        snippet = text[:200] if isinstance(text, str) else text[:200].decode("utf-8", "replace")
-        raise AriEventDecodeError(f"event is not JSON: {exc}", snippet) from None
-    return decode_event_object(data)
+        as_text = text if isinstance(text, str) else text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AriEventDecodeError(f"event is not UTF-8: {exc}", _snippet(text)) from None
+    if as_text.count("[") + as_text.count("{") > max_depth and _too_deep(as_text, max_depth):
+        raise AriEventDecodeError(f"event nests deeper than {max_depth} levels", _snippet(text))
+    try:
+        data = json.loads(as_text)
+    except (ValueError, RecursionError) as exc:
+        raise AriEventDecodeError(f"event is not JSON: {type(exc).__name__}: {exc}"[:300], _snippet(text)) from None
+    try:
+        return decode_event_object(data)
+    except AriEventDecodeError:
+        raise
+    except Exception as exc:  # any other surprise in a field is still one bad frame
+        raise AriEventDecodeError(f"event does not decode: {type(exc).__name__}: {exc}"[:300], _snippet(text)) from None
 
 
 def event_channel_id(event: Event) -> str | None:

@@ -180,3 +180,36 @@ async def test_given_the_caller_hangs_up_during_setup_then_the_call_is_abandoned
     deleted = [r.path for r in standin.request_log if r.op in ("channels.hangup", "bridges.destroy")]
     assert deleted == [f"/ari/channels/{call.em_id}", f"/ari/bridges/{call.bridge_id}"]
     await eventually(lambda: not standin.live_channels() and not standin.bridges)
+
+
+async def test_given_a_frame_nested_thousands_deep_and_a_bogus_dtmf_when_injected_then_service_and_call_go_on(
+    standin: AsteriskStandin, settings: Settings, store: CallStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 18 D2 (a 2 KB frame of nested arrays killed the process) and L3 (a DTMF event whose
+    digit is "99" or "" dropped the call out of the agent into the keypad menu)."""
+    caplog.set_level(logging.INFO)
+    frames: dict[str, int] = {}
+    async with running_manager(settings, store, echo_conversation(frames)) as manager:
+        cid = await _healthy_call(standin, manager, frames)
+        call = manager.calls[cid]
+        assert standin.inject_raw("[" * 1000 + "]" * 1000)
+        assert standin.inject_raw("[" * 50_000 + "]" * 50_000)
+        for digit in ("99", ""):
+            assert standin.inject_raw(json.dumps({
+                "type": "ChannelDtmfReceived", "timestamp": "2026-11-25T14:01:14.075+0000", "digit": digit,
+                "duration_ms": 200, "application": "hotel-operator",
+                "channel": {"id": cid, "name": "PJSIP/guest-00000001", "state": "Up"},
+            }))
+        standin.send_dtmf(cid, "7")
+        assert await asyncio.wait_for(call.dtmf.get(), 2) == "7"  # the first key the call sees is the real one
+        assert call.dtmf.empty()
+        assert manager.client.stats.decode_errors == 4
+        assert call.state is CallState.ACTIVE and manager.connected.is_set()
+        assert manager.client.stats.connects == 1
+        second = await _healthy_call(standin, manager, frames)  # new calls are still answered
+        assert manager.calls[second].state is CallState.ACTIVE
+        standin.hangup_caller(cid)
+        standin.hangup_caller(second)
+    skipped = [r.getMessage() for r in caplog.records if "ARI event skipped" in r.getMessage()]
+    assert len(skipped) == 4 and any("nests deeper" in m for m in skipped) and any("DTMF key" in m for m in skipped)
+    assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.ERROR)

@@ -106,3 +106,44 @@ def test_given_a_malformed_frame_when_decoded_then_the_typed_decode_error_says_w
 def test_given_bytes_that_are_not_utf8_then_decode_error_not_crash() -> None:
     with pytest.raises(AriEventDecodeError):
         ev.decode_event(b"\xff\xfe{")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 1000 + "]" * 1000,  # issue 18 D2: RecursionError in json.loads took the service down
+        "[" * 50_000 + "]" * 50_000,
+        '{"type": "StasisStart", "x": ' + "{\"a\": " * 40 + "1" + "}" * 40 + "}",
+        '{"type": "ChannelVarset", "variable": "V", "value": "' + "[" * 5000 + '"}' + "]" * 3,
+        "x" * (ev.MAX_FRAME_BYTES + 1),
+        b"\x00" * 10,
+        "\ud800",  # a lone surrogate: not encodable
+    ],
+    ids=["depth-1000", "depth-50000", "objects-40", "string-brackets-then-junk", "oversized", "nul-bytes", "surrogate"],
+)
+def test_given_hostile_frame_when_decoded_then_only_the_typed_decode_error_leaves(text: str | bytes) -> None:
+    with pytest.raises(AriEventDecodeError):
+        ev.decode_event(text)
+
+
+def test_given_brackets_inside_strings_when_decoded_then_they_do_not_count_as_depth() -> None:
+    raw = {"type": "ChannelVarset", "variable": "NOTE", "value": "[" * 100 + "{" * 100, "application": "hotel-operator"}
+    event = ev.decode_event(json.dumps(raw))
+    assert isinstance(event, ev.ChannelVarset) and event.value == "[" * 100 + "{" * 100
+
+
+@pytest.mark.parametrize("digit", ["99", "", "x", "E", "11", " 1", "١"])
+def test_given_dtmf_event_with_a_digit_that_is_no_key_when_decoded_then_clear_error(digit: str) -> None:
+    frame = json.dumps({"type": "ChannelDtmfReceived", "digit": digit, "duration_ms": 200,
+                        "channel": {"id": "1.1", "name": "PJSIP/guest-1", "state": "Up"}})
+    with pytest.raises(AriEventDecodeError) as info:
+        ev.decode_event(frame)
+    assert "not one DTMF key" in str(info.value)
+
+
+@pytest.mark.parametrize("digit", list("0123456789*#ABCD"))
+def test_given_dtmf_event_with_a_keypad_key_when_decoded_then_accepted(digit: str) -> None:
+    frame = json.dumps({"type": "ChannelDtmfReceived", "digit": digit, "duration_ms": 200,
+                        "channel": {"id": "1.1", "name": "PJSIP/guest-1", "state": "Up"}})
+    event = ev.decode_event(frame)
+    assert isinstance(event, ev.ChannelDtmfReceived) and event.digit == digit
