@@ -32,6 +32,7 @@ from ari_app.ivr.engine import IvrEngine, Outcome, State
 from ari_app.ivr.executor import AriIvrExecutor, SoundLoader, wav_sound_loader
 from ari_app.language import CallLanguage
 from ari_app.logging_setup import call_id_var
+from ari_app.privacy import watch_payment_stage
 from ari_app.session import CallGone, CallSession
 
 if TYPE_CHECKING:
@@ -157,6 +158,8 @@ class CallConversation:
 
     async def run(self) -> None:
         call_id_var.set(self.session.info.session_id)
+        state = self.ctx.state
+        watch_payment_stage(lambda: state.stage)  # payment stage: stored text masks any number (privacy)
         # recording (ari_app.recording): starts with the conversation and is finished however it ends
         recordings = self.deps.recordings
         recording = await recordings.start(self.session, self.ctx) if recordings is not None else None
@@ -279,12 +282,9 @@ class CallConversation:
     # ---------------------------------------------------------------------------- agent phase
 
     def _early_end_is_safe(self) -> bool:
-        """Ending a turn on a quick "yes" is only safe where that yes commits nothing: not when the
-        embedded brain has just read back a booking, a change or a cancellation, and never with an
-        LLM brain, whose tool calls we can't foresee."""
-        if getattr(self.deps.brain, "name", "") != "embedded":
-            return False
-        return self.ctx.state.stage not in COMMITTING_STAGES
+        """Ending a turn early is safe in every brain mode: a tool that changes a booking waits on
+        the commit gate until the turn can no longer be withdrawn (ari_app/speech/commit.py)."""
+        return True
 
     async def _greeting(self) -> str:
         if self.greeted:
@@ -301,10 +301,15 @@ class CallConversation:
     async def _agent_phase(self) -> AgentExit:
         if self.realtime is not None:
             return await self.realtime(self.session, self.ctx)
+        from ari_app.speech.commit import CommitGate, GatedRegistry
         from ari_app.speech.loop import SpeechLoop
 
         speech = self.speech
         assert speech is not None
+        gate = CommitGate()
+        if not isinstance(self.ctx.registry, GatedRegistry):
+            self.ctx.registry = GatedRegistry(self.ctx.registry, gate)  # type: ignore[assignment]
+        gate = self.ctx.registry.gate  # type: ignore[attr-defined]
         state = _AgentTurnState()
         brain = self.deps.brain
         metrics = self.deps.metrics
@@ -341,6 +346,7 @@ class CallConversation:
             on_turn=on_turn,
             allow_early_end=self._early_end_is_safe,
             on_withdraw=withdraw,
+            commit_gate=gate,
             language=self.language.code,
             detect_language=self.language.may_detect,
             on_language=lambda code: self.language.set(code, "detected"),

@@ -231,6 +231,10 @@ class SpeechLoop:
             for task in aux:
                 task.cancel()
             self._drop_speculative()
+            if self._turn is not None and self._continuing is None:
+                self._settle(self._turn)  # the call moved on (stop, hang-up): the caller did not go on
+            if self.commit_gate is not None:
+                self.commit_gate.settle()  # a later phase of the call must never find the gate shut
             await self._wind_down_turn()
         self._tg = None
         return LoopResult(result.reason, tuple(self.turns), result.error, result.engine)

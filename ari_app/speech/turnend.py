@@ -48,8 +48,10 @@ YES_NO = frozenset(
 
 _DIGIT_WORDS = frozenset("zero oh one two three four five six seven eight nine".split())
 _NUMBER_CONTEXT = re.compile(r"\b(number|phone|code|mobile|cell|call me|reach me|extension)\b")
+# a question that opens with an auxiliary ("Shall I…?", "Is that…?", "So, would you…?")
 _YES_NO_QUESTION = re.compile(
-    r"\b(shall|should|would|will|do|does|did|is|are|can|could|may)\s+(i|you|we|it|that|this|there)\b[^?]*\?\s*$",
+    r"^(?:\w+,\s*)?(shall|should|would|will|do|does|did|is|are|can|could|may)\s+"
+    r"(i|you|we|it|that|this|there|these|those)\b[^?]*\?\s*$",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[a-z0-9']+")
