@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -36,6 +36,7 @@ class VoiceCall(Base):
     caller_name: Mapped[str] = mapped_column(String(255), default="")
     called_number: Mapped[str] = mapped_column(String(64), default="")
     direction: Mapped[str] = mapped_column(String(16), default="inbound")
+    channel: Mapped[str] = mapped_column(String(16), default="phone", server_default="phone")  # phone | webrtc
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -74,6 +75,9 @@ class ConversationTurn(Base):
     timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
     input_mode: Mapped[str] = mapped_column(String(16), default="speech")  # speech | dtmf | text
+    # a caller turn the caller went on from (early end of turn): kept for the record, left out of
+    # transcripts, dashboards and the brain's history (issue 11)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     call: Mapped[VoiceCall] = relationship(back_populates="turns")
 

@@ -2,23 +2,47 @@
 
 Every method opens its own short transaction, so one call's write never waits on another call's
 conversation, and nothing about a live call exists only in memory.
+
+Turn numbers are handed out in memory, per call, in the order :meth:`CallStore.add_turn` (or
+:meth:`CallStore.reserve_turn`) is called: a call's turns are written by one process, and reading
+``max(turn_number) + 1`` inside each insert let two writes of the same call (a caller turn and the
+reply before it, under load) take the same number, so one was lost (issue 16 D5). The first number
+of a call comes from the database (a re-adopted call goes on after its stored turns), and a
+conflict all the same (another process wrote to the call) re-reads it and retries.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.privacy import mask_arguments, mask_card_numbers
 from models.calls import CallStatus, ConversationTurn, ToolRun, VoiceAnalytics, VoiceCall
 
 
+def clean_text(value: str) -> str:
+    """Text as both databases take it: PostgreSQL refuses a NUL byte in text (``invalid byte
+    sequence``) where SQLite stores it, so it is dropped before either sees it (issue 18 L6)."""
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
+@dataclass
+class _TurnSequence:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    next: int | None = None
+
+
 class CallStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        self._sequences: dict[int, _TurnSequence] = {}
+        self.turn_conflicts = 0  # retries after another writer took a number (should stay 0)
 
     async def open_call(
         self,
@@ -38,10 +62,10 @@ class CallStore:
             call = VoiceCall(
                 session_id=session_id,
                 channel_id=channel_id,
-                channel_name=channel_name,
-                caller_id=caller_id,
-                caller_name=caller_name,
-                called_number=called_number,
+                channel_name=clean_text(channel_name),
+                caller_id=clean_text(caller_id),
+                caller_name=clean_text(caller_name),
+                called_number=clean_text(called_number),
                 direction=direction,
                 asterisk_server=asterisk_server,
                 language=language,
@@ -50,6 +74,7 @@ class CallStore:
             )
             db.add(call)
             await db.flush()
+            self._sequences[call.id] = _TurnSequence(next=1)
             return call.id
 
     async def get_call(self, call_id: int) -> VoiceCall | None:
@@ -78,7 +103,31 @@ class CallStore:
 
     async def update_call(self, call_id: int, **values: Any) -> None:
         async with self.sessions.begin() as db:
+            values = {k: clean_text(v) if isinstance(v, str) else v for k, v in values.items()}
             await db.execute(update(VoiceCall).where(VoiceCall.id == call_id).values(**values))
+
+    async def reserve_turn(self, call_id: int) -> int:
+        """The next turn number of the call, taken now: for a turn whose text is known only later
+        (a greeting stored as far as it was played) but whose place is now."""
+        seq = self._sequences.setdefault(call_id, _TurnSequence())
+        async with seq.lock:  # FIFO: numbers follow the order of the calls
+            if seq.next is None:
+                seq.next = await self._max_turn(call_id) + 1
+            number = seq.next
+            seq.next += 1
+            return number
+
+    async def _max_turn(self, call_id: int) -> int:
+        async with self.sessions() as db:
+            last = await db.scalar(
+                select(func.max(ConversationTurn.turn_number)).where(ConversationTurn.call_id == call_id)
+            )
+        return int(last or 0)
+
+    async def _resync(self, call_id: int) -> None:
+        seq = self._sequences.setdefault(call_id, _TurnSequence())
+        async with seq.lock:
+            seq.next = max(seq.next or 0, await self._max_turn(call_id) + 1)
 
     async def add_turn(
         self,
@@ -91,20 +140,54 @@ class CallStore:
         interrupted: bool = False,
         input_mode: str = "speech",
         audio_path: str | None = None,
+        turn_number: int | None = None,
     ) -> int:
-        """Store one turn (card numbers masked) and return its number within the call.
+        """Store one turn (card numbers masked) and return its number within the call (0: nothing
+        stored, the text was empty: a reply cut before a word of it was heard).
 
-        A caller turn also gets its sentiment, as a ``caller_sentiment`` metric for the turn and as
-        the call's running average on ``voice_calls.sentiment``, so a supervisor sees an angry caller
-        while the call is still live.
+        ``turn_number`` is one taken earlier with :meth:`reserve_turn`. A caller turn also gets its
+        sentiment, as a ``caller_sentiment`` metric for the turn and as the call's running average
+        on ``voice_calls.sentiment``, so a supervisor sees an angry caller while the call is live.
         """
+        content = clean_text(content)
+        if not content.strip():
+            return 0
+        number = turn_number if turn_number is not None else await self.reserve_turn(call_id)
+        for _attempt in range(5):
+            try:
+                await self._insert_turn(
+                    call_id,
+                    number,
+                    role,
+                    content,
+                    latency_ms=latency_ms,
+                    timings=timings,
+                    interrupted=interrupted,
+                    input_mode=input_mode,
+                    audio_path=audio_path,
+                )
+                return number
+            except IntegrityError:
+                # another writer (another process on a re-adopted call) has this number
+                self.turn_conflicts += 1
+                await self._resync(call_id)
+                number = await self.reserve_turn(call_id)
+        raise RuntimeError(f"call {call_id}: no free turn number after 5 attempts")
+
+    async def _insert_turn(
+        self,
+        call_id: int,
+        number: int,
+        role: str,
+        content: str,
+        *,
+        latency_ms: int | None,
+        timings: dict[str, Any] | None,
+        interrupted: bool,
+        input_mode: str,
+        audio_path: str | None,
+    ) -> None:
         async with self.sessions.begin() as db:
-            last = await db.scalar(
-                select(func.max(ConversationTurn.turn_number)).where(ConversationTurn.call_id == call_id)
-            )
-            number = (last or 0) + 1
-            if role == "caller" and content.strip():
-                await self._note_sentiment(db, call_id, number, content)
             db.add(
                 ConversationTurn(
                     call_id=call_id,
@@ -118,7 +201,32 @@ class CallStore:
                     audio_path=audio_path,
                 )
             )
-            return number
+            await db.flush()
+            if role == "caller":
+                await self._note_sentiment(db, call_id, number, content)
+
+    async def mark_turn_withdrawn(self, call_id: int, turn_number: int) -> None:
+        """A caller turn the caller went on from (an early end of turn, then more speech): the
+        merged turn after it holds what they said, so this one leaves transcripts and history."""
+        async with self.sessions.begin() as db:
+            await db.execute(
+                update(ConversationTurn)
+                .where(ConversationTurn.call_id == call_id, ConversationTurn.turn_number == turn_number)
+                .values(withdrawn=True)
+            )
+
+    async def last_activity(self, call_id: int) -> datetime | None:
+        """The last moment the call is known to have been alive: its last stored turn, else its
+        answer or start. What a row closed after the fact (the service was down) ends at."""
+        async with self.sessions() as db:
+            call = await db.get(VoiceCall, call_id)
+            if call is None:
+                return None
+            last_turn = await db.scalar(
+                select(func.max(ConversationTurn.created_at)).where(ConversationTurn.call_id == call_id)
+            )
+        candidates = [t for t in (last_turn, call.answered_at, call.started_at) if t is not None]
+        return max(candidates, key=_aware) if candidates else None
 
     @staticmethod
     async def _note_sentiment(db: AsyncSession, call_id: int, turn_number: int, text: str) -> None:
@@ -148,7 +256,7 @@ class CallStore:
             await db.execute(
                 update(ConversationTurn)
                 .where(ConversationTurn.call_id == call_id, ConversationTurn.turn_number == turn_number)
-                .values(interrupted=True, content=mask_card_numbers(spoken_text))
+                .values(interrupted=True, content=mask_card_numbers(clean_text(spoken_text)))
             )
 
     async def add_tool_run(
@@ -185,10 +293,19 @@ class CallStore:
         async with self.sessions.begin() as db:
             db.add(VoiceAnalytics(call_id=call_id, metric_name=name, metric_value=value, labels=labels or {}))
 
-    async def close_call(self, call_id: int, status: str = CallStatus.COMPLETED, end_reason: str = "") -> None:
-        """Close the row once: duration, status and the transcript assembled from the stored turns."""
+    async def close_call(
+        self,
+        call_id: int,
+        status: str = CallStatus.COMPLETED,
+        end_reason: str = "",
+        *,
+        ended_at: datetime | None = None,
+    ) -> None:
+        """Close the row once: duration, status and the transcript assembled from the stored turns
+        (withdrawn ones left out). ``ended_at``: when it really ended, if not now."""
         if status not in CallStatus.ALL:
             raise ValueError(f"unknown call status {status!r}")
+        self._sequences.pop(call_id, None)
         async with self.sessions.begin() as db:
             call = await db.get(VoiceCall, call_id)
             if call is None or call.status != CallStatus.ACTIVE:
@@ -196,16 +313,21 @@ class CallStore:
             turns = (
                 await db.execute(
                     select(ConversationTurn)
-                    .where(ConversationTurn.call_id == call_id)
+                    .where(ConversationTurn.call_id == call_id, ConversationTurn.withdrawn.is_(False))
                     .order_by(ConversationTurn.turn_number)
                 )
             ).scalars()
-            now = datetime.now(UTC)
+            now = _aware(ended_at) if ended_at is not None else datetime.now(UTC)
             call.ended_at = now
-            call.duration_s = round((now - call.started_at).total_seconds(), 3)
+            call.duration_s = max(0.0, round((now - _aware(call.started_at)).total_seconds(), 3))
             call.status = status
             call.end_reason = end_reason
             call.transcript = "\n".join(f"{t.role}: {t.content}" for t in turns)
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite gives naive datetimes back (stored as UTC)."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _is_sqlite(db: AsyncSession) -> bool:

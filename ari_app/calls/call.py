@@ -37,7 +37,7 @@ from ari_app.ari.events import (
 )
 from ari_app.ari.models import Channel
 from ari_app.calls.media import EndpointFactory, MediaEndpoint
-from ari_app.calls.state import FINAL_STATES, LIVE_STATES, SETUP_STATES, CallState, Lifecycle
+from ari_app.calls.state import FINAL_STATES, SETUP_STATES, CallState, Lifecycle
 from ari_app.logging_setup import call_id_var
 from ari_app.session import CallControl, CallGone, CallInfo, CallSession, MediaPort, Utterance
 from models.calls import CallStatus
@@ -110,6 +110,7 @@ class CallOptions:
     shutdown_hangup_reason: str = "normal"
     drain_new_call_reason: str = "congestion"
     teardown_timeout_s: float = 5.0
+    transfer_settle_s: float = 0.3  # after continueInDialplan, before checking the dialplan took it
 
 
 class CallHost(Protocol):
@@ -238,6 +239,8 @@ class Call:
         self._end_reason: str | None = None
         self._end_status: str | None = None
         self._handoff_done = asyncio.Event()
+        self._transfer_target: tuple[str, str] | None = None
+        self._fallback_task: asyncio.Task[None] | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._life_task: asyncio.Task[None] | None = None
@@ -328,6 +331,7 @@ class Call:
                 self.endpoint.local_host,
                 self.endpoint.local_port,
             )
+            self._start_fallback()
             await self._converse()
         except asyncio.CancelledError:
             if self._end_reason is None:
@@ -353,7 +357,11 @@ class Call:
         if self.state is CallState.HANDED_OFF:
             await self._handoff_done.wait()
             return
-        if self._caller_present and self.state in LIVE_STATES:
+        if self._continued or self._end_reason is not None:
+            # the conversation already ended the call (a transfer handed the caller to the
+            # dialplan, or a hang-up): hanging up now would cut the caller's Dial to the desk
+            return
+        if self._caller_present and self.state is CallState.ACTIVE:
             self.log.info("conversation finished; hanging up the caller")
             self._note_end("conversation_finished", CallStatus.COMPLETED)
             await self._hangup_caller("normal")
@@ -480,7 +488,10 @@ class Call:
                 self.log.debug("DTMF %s (%d ms)", event.digit, event.duration_ms)
                 self.dtmf.put_nowait(event.digit)
         elif isinstance(event, ChannelHangupRequest):
-            self.log.info("caller hang-up request (cause %s)", event.cause)
+            if self._hangup_requested:  # cause 32 (soft): the echo of our own DELETE
+                self.log.info("our hang-up of the caller took effect (cause %s)", event.cause)
+            else:
+                self.log.info("caller hang-up request (cause %s)", event.cause)
             self._caller_left("caller_hangup")
         elif isinstance(event, StasisEnd):
             self.log.info("caller left Stasis")
@@ -653,8 +664,10 @@ class Call:
         self.life.advance(CallState.TRANSFERRING)
         self.media.flush()
         try:
+            await self._stop_fallback()  # TIMEOUT(absolute) stays on a continued channel: clear it
             if self.bridge_id is not None:
                 await self._caller_op(self.client.remove_channel(self.bridge_id, [self.channel_id]))
+            self._transfer_target = (extension, context or str(self.channel.dialplan.context))
             self._continued = True
             await self._caller_op(
                 self.client.continue_in_dialplan(
@@ -673,7 +686,7 @@ class Call:
                     pass
             self.life.advance(CallState.ACTIVE)
             raise TransferFailed(str(exc)) from exc
-        self.log.info("caller transferred to %s@%s", extension, context or "(current context)")
+        self.log.info("caller handed to the dialplan at %s@%s", extension, context or "(current context)")
         self.end(f"transferred: {extension}", CallStatus.TRANSFERRED)
 
     async def announced_transfer(
@@ -730,6 +743,7 @@ class Call:
             self.on_hold = False
             assert self.bridge_id is not None
             await self.client.add_channel(self.bridge_id, [desk_id])
+            await self._stop_fallback()  # the caller is with the desk now, not with us
             await self._drop_media()
             self.life.advance(CallState.HANDED_OFF)
             self.log.info("caller handed to desk %s (%s)", extension, desk_id)
@@ -750,6 +764,70 @@ class Call:
         if fallback_media:
             await self.play_sound(fallback_media)
         return outcome
+
+    async def _transfer_outcome(self, status: str, reason: str) -> tuple[str, str]:
+        """Did the dialplan take the caller? Asterisk answers continueInDialplan with 204 whatever
+        the target; a context or extension that does not exist gets the channel hung up by the PBX
+        right after StasisEnd (or sent to ``i``), with no event for us. So look at the channel once
+        the PBX has had a moment."""
+        extension, context = self._transfer_target or ("", "")
+        await asyncio.sleep(self.host.options.transfer_settle_s)
+        try:
+            channel = await self.client.get_channel(self.channel_id)
+        except AriNotFound:
+            self.log.error(
+                "transfer to %s@%s failed: the channel was hung up at once (no such context or "
+                "extension in the dialplan?)",
+                extension,
+                context,
+            )
+            return CallStatus.FAILED, f"transfer_failed: {extension}@{context}"
+        except AriError as exc:
+            self.log.warning("transfer to %s@%s: cannot check the channel: %s", extension, context, exc)
+            return status, reason
+        if channel.dialplan.exten == "i":
+            self.log.error("transfer to %s@%s failed: invalid extension", extension, context)
+            return CallStatus.FAILED, f"transfer_failed: {extension}@{context}"
+        self.log.info("caller transferred to %s@%s", extension, context)
+        return status, reason
+
+    # ------------------------------------------------------------------------------------------
+    # the dead-man switch: if this service dies, Asterisk sends the caller to the front desk
+
+    def _start_fallback(self) -> None:
+        seconds = self.settings.calls.fallback_timeout_s
+        if seconds > 0 and self._fallback_task is None:
+            self._fallback_task = self.spawn(self._keep_fallback(seconds), "fallback-timeout")
+
+    async def _keep_fallback(self, seconds: float) -> None:
+        """Keep ``TIMEOUT(absolute)`` a little in the future on the caller and on our externalMedia
+        channel. A channel in Stasis stays there when the app's WebSocket goes away, so without
+        this a caller of a dead service sits in silence; with it, once we stop refreshing, Asterisk
+        ends Stasis and runs the dialplan's ``T`` extension (the front desk), and the
+        externalMedia channel is destroyed."""
+        value = str(max(1, math.ceil(seconds)))
+        while True:
+            for cid in (self.channel_id, self.em_id):
+                if cid is None:
+                    continue
+                try:
+                    await self.client.set_variable(cid, "TIMEOUT(absolute)", value)
+                except AriError as exc:
+                    self.log.debug("TIMEOUT(absolute) on %s: %s", cid, exc)
+            await asyncio.sleep(max(0.05, seconds / 3))
+
+    async def _stop_fallback(self) -> None:
+        task = self._fallback_task
+        self._fallback_task = None
+        if task is None:
+            return
+        task.cancel()
+        try:
+            await self.client.set_variable(self.channel_id, "TIMEOUT(absolute)", "0")
+        except AriNotFound:
+            pass
+        except AriError as exc:
+            self.log.warning("could not clear TIMEOUT(absolute): %s", exc)
 
     async def _drop_media(self) -> None:
         """Our part of the bridge goes: close the endpoint and delete our externalMedia channel."""
@@ -808,6 +886,8 @@ class Call:
             await self._quietly("deleting the externalMedia channel", self.client.hangup(self.em_id))
         if self.bridge_id is not None:
             await self._quietly("destroying the bridge", self.client.destroy_bridge(self.bridge_id))
+        if self._continued and self._transfer_target is not None:
+            status, reason = await self._transfer_outcome(status, reason)
         if self.row_id is not None:
             await self._quietly(
                 "closing the call row", self.store.close_call(self.row_id, status, reason[:64])

@@ -148,6 +148,7 @@ class StandinChannels(StandinMedia):
         self._end_channel(ch, destroy_cause)
 
     def _end_channel(self, ch: SChannel, destroy_cause: int) -> None:
+        self._cancel_absolute_timeout(ch)
         if ch.app is not None:
             self._emit_channel(ch, "StasisEnd")
             ch.app = None
@@ -211,6 +212,76 @@ class StandinChannels(StandinMedia):
         self._emit_channel(ch, "ChannelLeftBridge", {"bridge": self.bridge_json(b)})
         self._stop_media(ch)
         self._refresh_media(b)
+
+    def _to_dialplan(self, ch: SChannel, context: str, exten: str, priority: int) -> None:
+        """The channel leaves Stasis for ``context,exten,priority`` (continueInDialplan, or the
+        ``T`` extension when its absolute timeout fires). Asterisk does not check the target
+        first: a context or extension that does not exist gets the channel hung up by the PBX
+        ("sent to invalid extension but no invalid handler"), after StasisEnd, so the app hears
+        nothing more of it. A pending TIMEOUT(absolute) stays on the channel (it is the channel's,
+        not Stasis'), so whoever continues a channel must clear it first."""
+        if ch.bridge is not None:
+            self._leave_bridge(ch)
+        for pb in [p for p in self.playbacks.values() if p.target == f"channel:{ch.id}"]:
+            self._finish_playback(pb, "done")
+        ch.continued_to = (context, exten, priority)
+        self._emit_channel(ch, "StasisEnd")
+        ch.app = None
+        ch.subscribed = None
+        ch.dialplan.update({"context": context, "exten": exten, "priority": priority})
+        self._changed()
+        contexts = self.dialplan_contexts
+        if contexts is not None and context not in contexts:
+            log.info(
+                "stand-in: %s sent to invalid extension %s,%s,%d; hanging it up",
+                ch.id,
+                context,
+                exten,
+                priority,
+            )
+            self._spawn(self._pbx_hangup(ch), f"invalid-exten:{ch.id}")
+
+    async def _pbx_hangup(self, ch: SChannel) -> None:
+        await asyncio.sleep(0.005)
+        if not ch.gone:
+            self._hangup(ch, cause=None, soft=None, destroy_cause=16)
+
+    def _write_function(self, ch: SChannel, name: str, value: str) -> None:
+        ch.vars[name] = value
+        if name.upper() != "TIMEOUT(ABSOLUTE)":
+            return
+        self._cancel_absolute_timeout(ch)
+        try:
+            seconds = float(value or "0")
+        except ValueError:
+            return
+        if seconds > 0:  # 0 cancels, as for AbsoluteTimeout()
+            ch.absolute_timeout = self._spawn(self._absolute_timeout(ch, seconds), f"timeout:{ch.id}")
+
+    def _cancel_absolute_timeout(self, ch: SChannel) -> None:
+        task = ch.absolute_timeout
+        ch.absolute_timeout = None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _absolute_timeout(self, ch: SChannel, seconds: float) -> None:
+        """TIMEOUT(absolute) fired: a channel in Stasis leaves it (StasisEnd) and the PBX goes on
+        at the ``T`` extension of its context; an externalMedia channel (no dialplan) is destroyed;
+        a channel elsewhere in the dialplan is hung up when its context has no ``T``."""
+        await asyncio.sleep(seconds)
+        ch.absolute_timeout = None
+        if ch.gone:
+            return
+        log.info("stand-in: absolute timeout on %s", ch.id)
+        if ch.after_stasis == "destroy":
+            self._hangup(ch, cause=None, soft=None, destroy_cause=16)
+            return
+        context = str(ch.dialplan.get("context", "default"))
+        t_contexts = self.timeout_extension_contexts
+        if ch.app is not None and (t_contexts is None or context in t_contexts):
+            self._to_dialplan(ch, context, "T", 1)
+        else:
+            self._hangup(ch, cause=None, soft=None, destroy_cause=16)
 
     async def _external_media_enters_stasis(self, ch: SChannel, app: str, dialstring: str) -> None:
         # the race of the records: the POST has returned (state Down) before any of this happens

@@ -59,6 +59,8 @@ class StandinEvents:
     rejected_calls: list[str]
     endpoint_behaviour: dict[str, EndpointBehaviour]
     default_endpoint_behaviour: EndpointBehaviour
+    dialplan_contexts: set[str] | None
+    timeout_extension_contexts: set[str] | None
     request_log: list[RequestRecord]
     event_log: list[EmittedEvent]
     ws_connects: list[tuple[float, tuple[str, ...]]]

@@ -148,6 +148,7 @@ class SChannel:
     send_task: asyncio.Task[None] | None = None
     stasis_args: tuple[str, ...] = ()
     originate_timeout_s: float = 30.0
+    absolute_timeout: asyncio.Task[None] | None = None  # TIMEOUT(absolute) pending
 
 
 @dataclass

@@ -200,16 +200,7 @@ class StandinRest(StandinChannels):
             priority = 1
         else:  # nothing given: the next priority of where the channel is
             priority = int(ch.dialplan.get("priority", 1)) + 1
-        if ch.bridge is not None:
-            self._leave_bridge(ch)
-        for pb in [p for p in self.playbacks.values() if p.target == f"channel:{ch.id}"]:
-            self._finish_playback(pb, "done")
-        ch.continued_to = (context, exten, priority)
-        self._emit_channel(ch, "StasisEnd")
-        ch.app = None
-        ch.subscribed = None
-        ch.dialplan.update({"context": context, "exten": exten, "priority": priority})
-        self._changed()
+        self._to_dialplan(ch, context, exten, priority)
         return 204, None
 
     async def _op_moh_start(
@@ -258,7 +249,13 @@ class StandinRest(StandinChannels):
         self, op: Operation, pp: dict[str, str], q: dict[str, str], body: Any
     ) -> tuple[int, Any]:
         ch = self._channel(pp["channelId"])
-        self._setvar(ch, q["variable"], q.get("value", ""))
+        name, value = q["variable"], q.get("value", "")
+        if name.endswith(")"):
+            # a dialplan function (pbx_builtin_setvar_helper hands it to ast_func_write): no
+            # ChannelVarset event; TIMEOUT(absolute) is the one the stand-in acts on
+            self._write_function(ch, name, value)
+        else:
+            self._setvar(ch, name, value)
         return 204, None
 
     async def _op_rtpstats(

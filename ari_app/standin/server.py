@@ -99,6 +99,10 @@ class AsteriskStandin(StandinRest):
         self.rejected_calls: list[str] = []  # calls hung up because no ARI client was connected
         self.endpoint_behaviour: dict[str, EndpointBehaviour] = {}
         self.default_endpoint_behaviour = EndpointBehaviour()
+        # the dialplan, as far as it matters here: contexts that exist (None: any), and contexts
+        # with a ``T`` extension for TIMEOUT(absolute) (None: every context has one)
+        self.dialplan_contexts: set[str] | None = None
+        self.timeout_extension_contexts: set[str] | None = None
 
         self.request_log: list[RequestRecord] = []
         self.event_log: list[EmittedEvent] = []

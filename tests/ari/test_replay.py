@@ -171,6 +171,8 @@ async def replay(
 ) -> tuple[str, Any]:
     digits, hangup_at = caller_script(scenario)
     standin.set_sound_duration("sound:tt-monkeys", 30.0)
+    # the recorded app kept no dead-man TIMEOUT(absolute) on its channels (tested in test_call_fixes)
+    settings.calls.fallback_timeout_s = 0
     async with running_manager(settings, store, scripted(app_script(scenario))) as manager:
         caller = standin.place_call(args=())  # the records' dialplan: Stasis(hotel-operator), no args
         loop = asyncio.get_running_loop()

@@ -1,12 +1,12 @@
-"""turn flags (owned by the calls work; empty until that work fills it)
+"""turn flags: conversation_turns.withdrawn (a caller turn the caller went on from)
 
 Revision ID: 0003
 Revises: 0002
 """
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 import models.base  # noqa: F401
 
@@ -17,8 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("conversation_turns") as batch:
+        batch.add_column(sa.Column("withdrawn", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("conversation_turns") as batch:
+        batch.drop_column("withdrawn")
