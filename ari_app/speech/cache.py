@@ -7,6 +7,7 @@ the memory copy is what a call plays when every inference worker is busy.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -32,8 +33,12 @@ class PromptCache:
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         self.directory = Path(directory) if directory else None
         self._memory: dict[str, Int16Array] = {}
+        # single flight: callers asking for a prompt that is being rendered wait for that rendering
+        # (fifty first calls each synthesised the same greeting on two workers: issue 18 D9)
+        self._inflight: dict[str, asyncio.Future[Int16Array]] = {}
         self.hits = 0
         self.misses = 0
+        self.syntheses = 0
 
     def _path(self, voice_id: str, key: str) -> Path | None:
         if self.directory is None:
@@ -81,6 +86,26 @@ class PromptCache:
             self.hits += 1
             return pcm
         self.misses += 1
-        pcm = await tts.synthesize(text)
-        self.put(tts.voice_id, text, pcm)
+        key = prompt_key(tts.voice_id, text)
+        pending = self._inflight.get(key)
+        if pending is not None:
+            # shielded: one waiting caller hanging up must not cancel the rendering the others await
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Int16Array] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            self.syntheses += 1
+            pcm = await tts.synthesize(text)
+            self.put(tts.voice_id, text, pcm)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved here: a failure nobody else awaited is not "never retrieved"
+            raise
+        else:
+            future.set_result(pcm)
+        finally:
+            self._inflight.pop(key, None)
         return pcm

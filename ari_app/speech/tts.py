@@ -23,6 +23,7 @@ import numpy.typing as npt
 import soxr
 
 from ari_app.speech.errors import SpeechConfigError, SpeechEngineError
+from ari_app.speech.level import level_speech
 from ari_app.speech.pool import InferencePool
 
 log = logging.getLogger(__name__)
@@ -103,10 +104,16 @@ def split_sentences(text: str) -> list[str]:
     return [*s.feed(text), *s.flush()]
 
 
-def float_to_8k_int16(audio: npt.NDArray[np.floating[Any]], rate: int, gain: float = 1.0) -> Int16Array:
+def float_to_8k_int16(
+    audio: npt.NDArray[np.floating[Any]], rate: int, gain: float = 1.0, level_dbfs: float | None = None
+) -> Int16Array:
+    """To the line's rate; with ``level_dbfs`` the speech is set to that RMS (peaks limited,
+    speech/level.py), else scaled by ``gain``."""
     x = np.asarray(audio, dtype=np.float32)
     if rate != OUT_RATE and x.size:
         x = soxr.resample(x, rate, OUT_RATE, quality="HQ")
+    if level_dbfs is not None:
+        return level_speech(x, level_dbfs)
     out: Int16Array = np.clip(x * (gain * 32767.0), -32768, 32767).astype(np.int16)
     return out
 
@@ -188,12 +195,19 @@ class PiperTts(SentenceTts):
     name = "piper"
 
     def __init__(
-        self, model_path: str, config_path: str | None, pool: InferencePool, *, gain: float = 0.5
+        self,
+        model_path: str,
+        config_path: str | None,
+        pool: InferencePool,
+        *,
+        gain: float = 0.5,
+        level_dbfs: float | None = None,
     ) -> None:
         from piper import PiperVoice
 
         self.pool = pool
         self.gain = gain
+        self.level_dbfs = level_dbfs
         model = Path(model_path)
         config = Path(config_path) if config_path else Path(f"{model_path}.json")
         if not model.is_file():
@@ -209,7 +223,8 @@ class PiperTts(SentenceTts):
         except Exception as exc:
             raise SpeechConfigError(f"speech.piper_model: cannot load {model}: {exc}") from exc
         self.sample_rate = int(self._voice.config.sample_rate)
-        self._voice_id = f"piper:{model.stem}"
+        # the level is part of the voice: a cached prompt rendered at another level is not reused
+        self._voice_id = f"piper:{model.stem}" + (f"@{level_dbfs:g}dBFS" if level_dbfs is not None else "")
 
     @property
     def voice_id(self) -> str:
@@ -228,7 +243,7 @@ class PiperTts(SentenceTts):
         parts = [chunk.audio_float_array for chunk in self._voice.synthesize(text)]
         if not parts:
             return np.zeros(0, dtype=np.int16)
-        return float_to_8k_int16(np.concatenate(parts), self.sample_rate, self.gain)
+        return float_to_8k_int16(np.concatenate(parts), self.sample_rate, self.gain, self.level_dbfs)
 
     async def synthesize(self, text: str) -> Int16Array:
         try:
@@ -251,6 +266,7 @@ class OpenAiTts(SentenceTts):
         model: str,
         voice: str,
         gain: float = 1.0,
+        level_dbfs: float | None = None,
         timeout_s: float = 15.0,
         client: Any | None = None,
     ) -> None:
@@ -261,11 +277,14 @@ class OpenAiTts(SentenceTts):
         self.model = model
         self.voice = voice
         self.gain = gain
+        self.level_dbfs = level_dbfs
         self._client = client or AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0)
 
     @property
     def voice_id(self) -> str:
-        return f"openai:{self.model}:{self.voice}"
+        return f"openai:{self.model}:{self.voice}" + (
+            f"@{self.level_dbfs:g}dBFS" if self.level_dbfs is not None else ""
+        )
 
     async def synthesize(self, text: str) -> Int16Array:
         try:
@@ -278,7 +297,7 @@ class OpenAiTts(SentenceTts):
         if len(data) % 2:
             data = data[:-1]
         pcm = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-        return float_to_8k_int16(pcm, self.PCM_RATE, self.gain)
+        return float_to_8k_int16(pcm, self.PCM_RATE, self.gain, self.level_dbfs)
 
     async def aclose(self) -> None:
         await self._client.close()
