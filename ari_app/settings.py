@@ -200,6 +200,13 @@ class SpeechSettings(Section):
         description="RMS level of synthesised speech on the line (telephony talk level, peaks limited "
         "under -1 dBFS; speech/level.py); empty = scale by tts_gain instead.",
     )
+    tts_level_dbfs: float | None = Field(
+        default=-18.0,
+        ge=-40,
+        le=-6,
+        description="RMS level of synthesised speech on the line (telephony talk level, peaks limited "
+        "under -1 dBFS; speech/level.py); empty = scale by tts_gain instead.",
+    )
     phrases_dir: str | None = Field(
         default=None, description="Directory of <language>.toml phrase files; empty = bundled."
     )
@@ -529,6 +536,51 @@ class DeploySettings(Section):
         return self
 
 
+class CallLimitSettings(Section):
+    """Per-call limits (issue 15/16): every limit ends the call politely and names itself as the
+    call's end reason."""
+
+    max_duration_s: float = Field(default=1800.0, gt=0, description="Longest call (default 30 min).")
+    duration_warning_s: float = Field(
+        default=60.0, ge=0, description="Warn the caller this long before max_duration_s."
+    )
+    inactivity_s: float = Field(
+        default=12.0, gt=0, description="No speech and no key for this long: one prompt, then goodbye."
+    )
+    inactivity_prompts: int = Field(default=1, ge=0, le=5, description="Prompts before the goodbye.")
+    media_timeout_s: float = Field(
+        default=10.0, gt=0, description="No RTP from Asterisk for this long: the caller is gone."
+    )
+    fallback_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Dead-man TIMEOUT(absolute) kept on the caller's channel while we serve it; if the "
+        "service dies, Asterisk sends the caller to the dialplan's T extension (front desk). 0 = off.",
+    )
+
+
+class WebRtcSettings(Section):
+    """Browser calls (issue 14): the page at /voice/call and its signalling WebSocket /voice/webrtc."""
+
+    enabled: bool = True
+    max_calls: int = Field(default=8, ge=0, le=1000, description="Browser calls at once; 0 = page off.")
+    max_calls_per_ip: int = Field(default=2, ge=1, le=100, description="Browser calls at once from one IP.")
+    token_ttl_s: float = Field(default=60.0, gt=0, le=3600, description="A call token is good this long.")
+    token_secret: SecretStr | None = Field(
+        default=None, description="HMAC key for call tokens (env); unset: a random key per process."
+    )
+    idle_timeout_s: float = Field(
+        default=120.0, gt=0, description="No voice, key or message from the browser this long: hang up."
+    )
+    max_duration_s: float = Field(default=900.0, gt=0, description="Longest browser call.")
+    signalling_timeout_s: float = Field(
+        default=15.0, gt=0, description="A socket that sends no offer this long (or ICE that never connects) is closed."
+    )
+    ice_servers: list[str] = Field(
+        default_factory=list, description="STUN/TURN URLs for both ends (empty: host candidates, LAN)."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_assignment=True
@@ -549,6 +601,8 @@ class Settings(BaseSettings):
     phones: PhoneSettings = Field(default_factory=PhoneSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
+    calls: CallLimitSettings = Field(default_factory=CallLimitSettings)
+    webrtc: WebRtcSettings = Field(default_factory=WebRtcSettings)
 
     @classmethod
     def settings_customise_sources(
