@@ -200,13 +200,6 @@ class SpeechSettings(Section):
         description="RMS level of synthesised speech on the line (telephony talk level, peaks limited "
         "under -1 dBFS; speech/level.py); empty = scale by tts_gain instead.",
     )
-    tts_level_dbfs: float | None = Field(
-        default=-18.0,
-        ge=-40,
-        le=-6,
-        description="RMS level of synthesised speech on the line (telephony talk level, peaks limited "
-        "under -1 dBFS; speech/level.py); empty = scale by tts_gain instead.",
-    )
     phrases_dir: str | None = Field(
         default=None, description="Directory of <language>.toml phrase files; empty = bundled."
     )
