@@ -14,6 +14,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ari_app.privacy import CardMaskFilter
+
 call_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("call_id", default="-")
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "call_id"}
@@ -51,6 +53,7 @@ def setup_logging(fmt: Literal["text", "json"] = "text", level: str = "INFO") ->
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(_CallIdFilter())
+    handler.addFilter(CardMaskFilter())  # card data never reaches a log line (ari_app.privacy)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -107,6 +107,13 @@ class MediaSettings(Section):
     port_max: int = Field(default=40999, ge=1024, le=65535)
     codec: Literal["ulaw", "slin16"] = "ulaw"
     jitter_frames: int = Field(default=3, ge=1, le=50)
+    rtp_source_check: Literal["address", "host"] = Field(
+        default="address",
+        description=(
+            "Which RTP sources a call accepts: 'address' = only UNICASTRTP_LOCAL_ADDRESS:PORT that Asterisk "
+            "reported; 'host' = any port of that host (a NAT that rewrites ports). Others are dropped and counted."
+        ),
+    )
 
     @model_validator(mode="after")
     def _range(self) -> MediaSettings:

@@ -47,7 +47,10 @@ def rtp_endpoint_factory(media: MediaSettings) -> EndpointFactory:
         # RtpEndpoint names play_ulaw's argument ``data`` where session.MediaPort says ``payload``;
         # conversations pass it positionally, so the cast is safe
         return cast(
-            MediaEndpoint, RtpEndpoint(allocator, codec=media.codec, jitter_depth=media.jitter_frames)
+            MediaEndpoint, RtpEndpoint(
+                allocator, codec=media.codec, jitter_depth=media.jitter_frames,
+                source_check=media.rtp_source_check,
+            )
         )
 
     return make

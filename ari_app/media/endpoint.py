@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
+import ipaddress
 import logging
 import random
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,6 +36,8 @@ from ari_app.media.rtp import build_rtp_header, parse_rtp
 log = logging.getLogger(__name__)
 
 Codec = Literal["ulaw", "slin16"]
+SourceCheck = Literal["address", "host", "any"]
+FOREIGN_LOG_INTERVAL_S = 10.0
 Int16Array = npt.NDArray[np.int16]
 Address = tuple[str, int]
 
@@ -54,6 +58,32 @@ _CODECS: dict[str, _CodecInfo] = {
     "ulaw": _CodecInfo(8000, 160, PT_PCMU, bytes([ULAW_SILENCE]) * 160),
     "slin16": _CodecInfo(16000, 640, PT_SLIN16_DEFAULT, bytes(640)),
 }
+
+
+def _host_key(host: str) -> str:
+    """One spelling per address: ``::ffff:127.0.0.1`` (a dual-stack socket) is ``127.0.0.1``."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host.lower()
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def _host_keys(host: str) -> frozenset[str]:
+    """The addresses a hinted host stands for. Asterisk gives an IP; a name (the ARI host used when
+    Asterisk reported 0.0.0.0) is resolved once, here, through the hosts file or DNS."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return frozenset({_host_key(host)})
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except OSError:
+        return frozenset({host.lower()})
+    return frozenset({_host_key(str(info[4][0])) for info in infos})
 
 
 class PortAllocator:
@@ -214,10 +244,20 @@ class RtpEndpoint:
         payload_type: int | None = None,
         dtmf_payload_type: int = 101,
         rng: random.Random | None = None,
+        source_check: SourceCheck = "address",
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if codec not in _CODECS:
             raise ValueError(f"unsupported codec {codec!r}; use 'ulaw' or 'slin16'")
+        if source_check not in ("address", "host", "any"):
+            raise ValueError(f"unsupported source_check {source_check!r}; use 'address', 'host' or 'any'")
         info = _CODECS[codec]
+        self.source_check: SourceCheck = source_check
+        self._monotonic = monotonic
+        self._expected: Address | None = None  # where Asterisk said it sends from (set_remote)
+        self._expected_hosts: frozenset[str] = frozenset()
+        self._foreign_logged_at: float | None = None
+        self._foreign_since_log = 0
         self.codec: Codec = codec
         self.sample_rate = info.rate
         self.frame_bytes = info.frame_bytes
@@ -351,12 +391,48 @@ class RtpEndpoint:
         return self._remote
 
     def set_remote(self, host: str, port: int) -> None:
-        """Hint where Asterisk listens (UNICASTRTP_LOCAL_ADDRESS/PORT) so we can send before it does.
+        """Where Asterisk sends from and listens: ``UNICASTRTP_LOCAL_ADDRESS``/``PORT`` of the
+        externalMedia channel (the records show its RTP arriving from exactly that address).
 
-        Ignored once a packet has been received: symmetric RTP trusts the observed source.
+        With ``source_check="address"`` (the default) this is also the only source whose packets are
+        accepted: a packet from anywhere else is dropped and counted as foreign, so a stranger spraying
+        the port range can neither take the call's audio over nor receive the agent's voice (issue 18
+        D3). Packets that arrive before this hint are foreign too: nothing can be trusted yet.
+        ``"host"`` accepts any port of that host (a NAT between us that rewrites ports) and latches on
+        the first one; ``"any"`` is plain symmetric RTP (first well-formed packet wins; tests, benches).
         """
-        if not self._remote_locked:
+        self._expected = (host, port)
+        self._expected_hosts = _host_keys(host)
+        if self.source_check == "address" or not self._remote_locked:
             self._remote = (host, port)
+
+    def _accepts(self, addr: Address) -> bool:
+        if self.source_check == "any":
+            return not self._remote_locked or addr == self._remote
+        if self._expected is None:
+            return False
+        if _host_key(addr[0]) not in self._expected_hosts:
+            return False
+        if self.source_check == "address":
+            return addr[1] == self._expected[1]
+        return not self._remote_locked or addr == self._remote
+
+    def _note_foreign(self, addr: Address) -> None:
+        self._foreign += 1
+        self._foreign_since_log += 1
+        now = self._monotonic()
+        last = self._foreign_logged_at
+        if last is not None and now - last < FOREIGN_LOG_INTERVAL_S:
+            return
+        expected = "no address from Asterisk yet" if self._expected is None else (
+            f"Asterisk sends from {self._expected[0]}:{self._expected[1]}"
+        )
+        log.warning(
+            "RTP port %s: dropped %d packet(s) from %s:%s, not the call's media source (%s); %d foreign in all",
+            self._port, self._foreign_since_log, addr[0], addr[1], expected, self._foreign,
+        )
+        self._foreign_logged_at = now
+        self._foreign_since_log = 0
 
     # ---- receive ---------------------------------------------------------------------------------
 
@@ -364,8 +440,8 @@ class RtpEndpoint:
         self._datagrams_in += 1
         if self._closed:
             return
-        if self._remote_locked and addr != self._remote:
-            self._foreign += 1
+        if not self._accepts(addr):
+            self._note_foreign(addr)
             return
         try:
             pkt = parse_rtp(data)

@@ -43,6 +43,7 @@ async def test_given_recorded_call_with_reorder_loss_duplicates_when_replayed_ov
     clock = MediaClock(manual=True)
     ep = await started(allocator, clock, jitter_depth=3)
     asterisk = peer_factory()
+    ep.set_remote(*asterisk.addr)  # UNICASTRTP_LOCAL_ADDRESS/PORT from the externalMedia POST
     n = len(frames)
     lost = {40, 41, 42, 100, 333, 500}
     swapped = {i for i in range(10, n - 10, 17)}  # packet i goes out after i+1
@@ -183,27 +184,76 @@ async def test_given_cancelled_utterance_when_ticked_then_next_one_plays_and_wai
     assert await a.wait() is False and await b.wait() is True
 
 
-async def test_given_hint_then_asterisk_packets_when_other_source_sends_then_symmetric_rtp_locks_on_first_source(
+async def test_given_attacker_spraying_the_port_before_and_after_the_hint_when_call_runs_then_only_asterisk_is_heard_and_answered(
+    allocator: PortAllocator, peer_factory: Any, until: Until, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 18 D3: a socket spraying well-formed RTP at the range took the call over (the service
+    latched on the first packet) and received the agent's greeting. Only the address Asterisk said it
+    sends from (UNICASTRTP_LOCAL_ADDRESS/PORT, given by set_remote) may feed or hear the call."""
+    now = [0.0]
+    clock = MediaClock(manual=True)
+    ep = await started(allocator, clock, jitter_depth=1, monotonic=lambda: now[0])
+    asterisk, attacker = peer_factory(), peer_factory()
+    dest = ("127.0.0.1", ep.local_port)
+    caplog.set_level("WARNING", logger="ari_app.media.endpoint")
+    # before the externalMedia POST answered: nothing is trusted yet, however well-formed
+    for i in range(5):
+        attacker.send(build_rtp(RtpPacket(0, i, 160 * i, 666, b"\x22" * 160)), dest)
+    await until(lambda: ep.stats.datagrams_in == 5)
+    ep.set_remote(*asterisk.addr)
+    ep.play_ulaw(voice(3))
+    # after the hint: the attacker keeps going, Asterisk starts sending
+    for i in range(3):
+        attacker.send(build_rtp(RtpPacket(0, 10 + i, 1600 + 160 * i, 666, b"\x22" * 160)), dest)
+        asterisk.send(build_rtp(RtpPacket(0, 100 + i, 16000 + 160 * i, 99, b"\x11" * 160)), dest)
+    await until(lambda: ep.stats.datagrams_in == 11)
+    for _ in range(3):
+        clock.tick()
+    got = await asterisk.receive(3)
+    assert [p.payload for p in got] == [voice(3)[i * 160 : (i + 1) * 160] for i in range(3)]
+    assert attacker.drain() == []  # not one agent packet went to the attacker
+    assert ep.remote == asterisk.addr
+    heard = []
+    while (p := ep.read_payload_nowait()) is not None:
+        heard.append(p)
+    assert heard and all(p == b"\x11" * 160 for p in heard)
+    assert ep.stats.foreign_packets == 8 and ep.stats.packets_in == 3
+    # logged, but rate-limited: one line for the first foreign packet, none more within 10 s
+    lines = [r.getMessage() for r in caplog.records if "not the call's media source" in r.getMessage()]
+    assert len(lines) == 1 and f"127.0.0.1:{attacker.addr[1]}" in lines[0]
+    now[0] = 11.0
+    attacker.send(build_rtp(RtpPacket(0, 20, 4800, 666, b"\x22" * 160)), dest)
+    await until(lambda: ep.stats.datagrams_in == 12)
+    lines = [r.getMessage() for r in caplog.records if "not the call's media source" in r.getMessage()]
+    assert len(lines) == 2 and "dropped 8 packet(s)" in lines[1] and "9 foreign in all" in lines[1]
+    await ep.close()
+
+
+async def test_given_host_mode_when_asterisk_port_differs_then_same_host_latches_and_others_stay_out(
     allocator: PortAllocator, peer_factory: Any, until: Until
 ) -> None:
     clock = MediaClock(manual=True)
-    ep = await started(allocator, clock, jitter_depth=1)
-    hint, asterisk, intruder = peer_factory(), peer_factory(), peer_factory()
+    ep = await started(allocator, clock, jitter_depth=1, source_check="host")
+    hint, natted = peer_factory(), peer_factory()  # same host (127.0.0.1), other port: a NAT's rewrite
     ep.set_remote(*hint.addr)
-    clock.tick()
-    assert len(await hint.receive(1)) == 1
     dest = ("127.0.0.1", ep.local_port)
-    asterisk.send(build_rtp(RtpPacket(0, 1, 160, 99, b"\x11" * 160)), dest)
-    await until(lambda: ep.stats.datagrams_in == 1)
-    intruder.send(build_rtp(RtpPacket(0, 2, 320, 99, b"\x22" * 160)), dest)
+    natted.send(build_rtp(RtpPacket(0, 1, 160, 99, b"\x11" * 160)), dest)
+    await until(lambda: ep.stats.packets_in == 1)
+    hint.send(build_rtp(RtpPacket(0, 2, 320, 98, b"\x22" * 160)), dest)  # after the latch: foreign
     await until(lambda: ep.stats.datagrams_in == 2)
-    ep.set_remote(*hint.addr)  # a late hint does not override what was learnt
     clock.tick()
-    assert ep.remote == asterisk.addr
-    assert len(await asterisk.receive(1)) == 1 and hint.drain() == []
-    assert ep.read_payload_nowait() == b"\x11" * 160
-    assert ep.stats.foreign_packets == 1 and ep.stats.packets_in == 1
+    assert ep.remote == natted.addr and len(await natted.receive(1)) == 1
+    assert ep.stats.foreign_packets == 1
     await ep.close()
+
+
+def test_given_ipv4_mapped_source_when_compared_then_same_host_as_the_hint() -> None:
+    from ari_app.media.endpoint import _host_key, _host_keys
+
+    assert _host_key("::ffff:127.0.0.1") == "127.0.0.1"
+    assert "127.0.0.1" in _host_keys("localhost")
+    with pytest.raises(ValueError, match="source_check"):
+        RtpEndpoint(PortAllocator("127.0.0.1", 5000, 5001), source_check="open")  # type: ignore[arg-type]
 
 
 async def test_given_no_remote_known_when_ticked_then_nothing_sent_and_queued_audio_waits(
@@ -290,6 +340,7 @@ async def test_given_caller_audio_when_read_then_pcm_frames_at_8k_and_raw_payloa
     clock = MediaClock(manual=True)
     ep = await started(allocator, clock, jitter_depth=1)
     asterisk = peer_factory()
+    ep.set_remote(*asterisk.addr)  # UNICASTRTP_LOCAL_ADDRESS/PORT from the externalMedia POST
     payloads = [voice(1, level=10 * k) for k in range(1, 4)]
     for k, p in enumerate(payloads):
         asterisk.send(build_rtp(RtpPacket(0, k, 160 * k, 5, p)), ("127.0.0.1", ep.local_port))
@@ -313,6 +364,7 @@ async def test_given_non_audio_wrong_size_and_dtmf_packets_when_received_then_co
     clock = MediaClock(manual=True)
     ep = await started(allocator, clock, jitter_depth=1)
     asterisk = peer_factory()
+    ep.set_remote(*asterisk.addr)  # UNICASTRTP_LOCAL_ADDRESS/PORT from the externalMedia POST
     dest = ("127.0.0.1", ep.local_port)
     asterisk.send(build_rtp(RtpPacket(0, 1, 0, 5, SIL)), dest)
     asterisk.send(build_rtp(RtpPacket(13, 2, 0, 5, b"\x40")), dest)  # comfort noise
@@ -336,6 +388,7 @@ async def test_given_slin16_endpoint_when_playing_and_receiving_then_big_endian_
     clock = MediaClock(manual=True)
     ep = await started(allocator, clock, codec="slin16", jitter_depth=1)
     asterisk = peer_factory()
+    ep.set_remote(*asterisk.addr)  # UNICASTRTP_LOCAL_ADDRESS/PORT from the externalMedia POST
     pcm = (np.arange(320) * 50 - 8000).astype(np.int16)
     asterisk.send(build_rtp(RtpPacket(118, 1, 0, 5, pcm.astype(">i2").tobytes())), ("127.0.0.1", ep.local_port))
     await until(lambda: ep.stats.packets_in == 1)

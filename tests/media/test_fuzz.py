@@ -36,6 +36,7 @@ class LiveEndpoint:
         self.ep = self._call(self._make(allocator))
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
+        self.loop.call_soon_threadsafe(self.ep.set_remote, *self.sock.getsockname())
         self.dest = ("127.0.0.1", self.ep.local_port)
         self.sent = 0
         self.expected_bad = 0
