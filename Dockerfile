@@ -14,11 +14,10 @@ COPY pyproject.toml README.md* ./
 COPY ari_app ./ari_app
 COPY agi ./agi
 COPY models ./models
-RUN pip install .
+RUN pip install --quiet .
 
-# Templates for `hotel-operator conf render` (the renderer looks for /app/asterisk-conf/templates).
-COPY asterisk-conf ./asterisk-conf
-ENV HOTEL_OPERATOR_CONF_TEMPLATES=/app/asterisk-conf/templates
+# The templates for `hotel-operator conf render` are package data (ari_app/asterisk_conf/templates),
+# installed with the package above; HOTEL_OPERATOR_CONF_TEMPLATES may point at an edited copy.
 
 RUN groupadd --system --gid 10001 hotel \
     && useradd --system --uid 10001 --gid hotel --home-dir /var/lib/hotel-operator --create-home hotel \

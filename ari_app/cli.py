@@ -7,6 +7,7 @@ traceback: the reader is the hotel's IT person, and the line must say which sett
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import sys
@@ -26,11 +27,19 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: the rich panels print a type after every flag (`--help <bool>`), which
+    # reads as if the flag took a value.
+    rich_markup_mode=None,
 )
 config_app = typer.Typer(help="Show or check the configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Create or upgrade the database and load demo data.", no_args_is_help=True)
+callers_app = typer.Typer(
+    help="Caller screening: block list, allow list (VIP, staff); see also the [screening] settings.",
+    no_args_is_help=True,
+)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(callers_app, name="callers")
 
 T = TypeVar("T")
 EXIT_CONFIG = 2
@@ -51,10 +60,13 @@ def _version(value: bool) -> None:
 def main_options(
     ctx: typer.Context,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML settings file (else $HOTEL_OPERATOR_CONFIG).")
+        Path | None,
+        typer.Option("--config", "-c", metavar="FILE", help="TOML settings file (else $HOTEL_OPERATOR_CONFIG)."),
     ] = None,
-    log_format: Annotated[str, typer.Option("--log-format", help="text or json")] = "text",
-    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR")] = "INFO",
+    log_format: Annotated[str, typer.Option("--log-format", metavar="text|json", help="Log line format.")] = "text",
+    log_level: Annotated[
+        str, typer.Option("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR.")
+    ] = "INFO",
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -96,16 +108,19 @@ def config_show(ctx: typer.Context) -> None:
 
 @config_app.command("check")
 def config_check(ctx: typer.Context) -> None:
-    """Validate the settings and what they point at: database, recording folder, model files."""
-    from ari_app.preflight import PreflightError, preflight
+    """Validate the settings and what they point at: database and schema, folders, model files, and
+    whether Asterisk's ARI and AMI answer. Changes nothing (no database file is created)."""
+    from ari_app.preflight import PreflightError, config_report
 
     settings = settings_from(ctx)
     try:
-        for line in run_async(lambda: preflight(settings)):
-            typer.echo(f"ok: {line}")
+        findings = run_async(lambda: config_report(settings))
     except PreflightError as exc:
         fail(str(exc))
-    typer.echo("configuration is valid")
+    for finding in findings:
+        typer.echo(str(finding))
+    warnings = sum(1 for f in findings if f.level == "warn")
+    typer.echo(f"configuration is valid{f', with {warnings} warning(s) above' if warnings else ''}")
 
 
 # ---------------------------------------------------------------- db
@@ -150,17 +165,95 @@ def db_seed(ctx: typer.Context) -> None:
     typer.echo("demo hotel loaded")
 
 
+# ---------------------------------------------------------------- callers
+
+
+NumberArg = Annotated[str, typer.Argument(metavar="NUMBER", help="Caller number, as the trunk sends it or E.164.")]
+NoteOpt = Annotated[str, typer.Option("--note", metavar="TEXT", help="Why (shown by `callers list`).")]
+
+
+def _with_sessions(ctx: typer.Context, work: Callable[[Any], Any]) -> Any:
+    from models.db import make_engine, session_factory
+
+    settings = _migrated(settings_from(ctx))
+
+    async def _run() -> Any:
+        engine = make_engine(settings.database.url)
+        try:
+            return await work(session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    return run_async(_run)
+
+
+def _set_caller(ctx: typer.Context, number: str, kind: str, note: str) -> None:
+    from datetime import UTC, datetime
+
+    from ari_app.screening import ScreeningError, number_key, set_entry
+
+    try:
+        _with_sessions(ctx, lambda sessions: set_entry(sessions, number, kind, note, datetime.now(UTC)))
+    except ScreeningError as exc:
+        fail(str(exc))
+    where = "block list" if kind == "block" else "allow list"
+    typer.echo(f"{number} ({number_key(number)}) is on the {where}")
+
+
+@callers_app.command("block")
+def callers_block(ctx: typer.Context, number: NumberArg, note: NoteOpt = "") -> None:
+    """Refuse calls from NUMBER: a short message, then a hang-up (stored with end reason blocked)."""
+    _set_caller(ctx, number, "block", note)
+
+
+@callers_app.command("allow")
+def callers_allow(ctx: typer.Context, number: NumberArg, note: NoteOpt = "") -> None:
+    """Always answer NUMBER (VIP, staff): no hourly limit applies."""
+    _set_caller(ctx, number, "allow", note)
+
+
+@callers_app.command("unblock")
+def callers_unblock(ctx: typer.Context, number: NumberArg) -> None:
+    """Take NUMBER off the block or allow list."""
+    from ari_app.screening import remove_entry
+
+    if not _with_sessions(ctx, lambda sessions: remove_entry(sessions, number)):
+        fail(f"{number} is on neither list", code=1)
+    typer.echo(f"{number} is on neither list now")
+
+
+@callers_app.command("list")
+def callers_list(
+    ctx: typer.Context,
+    kind: Annotated[
+        str | None, typer.Option("--list", metavar="block|allow", help="Only this list (default: both).")
+    ] = None,
+) -> None:
+    """Show the block and allow lists."""
+    from ari_app.screening import list_entries
+
+    if kind not in (None, "block", "allow"):
+        fail(f"--list {kind!r} is not allowed: use block or allow")
+    entries = _with_sessions(ctx, lambda sessions: list_entries(sessions, kind))
+    if not entries:
+        typer.echo("no numbers on the lists")
+    for e in entries:
+        note = f"  {e.note}" if e.note else ""
+        typer.echo(f"{e.kind:<5}  {e.number:<20}  since {e.created_at:%Y-%m-%d %H:%M}{note}")
+
+
 # ---------------------------------------------------------------- serve / demo
 
 
 @app.command()
 def serve(ctx: typer.Context) -> None:
     """Run the service: ARI app, RTP media, FastAGI server, AMI monitor, workers and HTTP API."""
-    from ari_app.preflight import PreflightError, preflight
+    from ari_app.preflight import PreflightError, preflight, serve_checks
     from ari_app.service import StartupRefused, run_service
 
     settings = settings_from(ctx)
     try:
+        serve_checks(settings)
         run_async(lambda: preflight(settings))
     except PreflightError as exc:
         fail(str(exc))
@@ -168,6 +261,11 @@ def serve(ctx: typer.Context) -> None:
         run_async(lambda: run_service(settings))
     except StartupRefused as exc:
         fail(str(exc))
+    except OSError as exc:
+        # a port taken between the check above and the bind (another serve starting at once)
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        fail(f"a listening port can't be opened (check http.port and asterisk.agi_port): {exc}")
 
 
 @app.command()
@@ -175,7 +273,15 @@ def demo(
     ctx: typer.Context,
     say: Annotated[
         list[str] | None,
-        typer.Option("--say", help="What the simulated caller says (repeat for several turns)."),
+        typer.Option("--say", metavar="TEXT", help="What the simulated caller says (repeat for several turns)."),
+    ] = None,
+    caller: Annotated[
+        str | None,
+        typer.Option(
+            "--caller",
+            metavar="NUMBER",
+            help="Caller number (default: a new one each run, so runs don't see each other's bookings).",
+        ),
     ] = None,
 ) -> None:
     """Place a simulated call through the built-in Asterisk stand-in and print the conversation."""
@@ -187,7 +293,7 @@ def demo(
         run_async(lambda: preflight(settings))
     except PreflightError as exc:
         fail(str(exc))
-    code = run_async(lambda: run_demo(settings, say or None))
+    code = run_async(lambda: run_demo(settings, say or None, caller))
     raise typer.Exit(code)
 
 

@@ -14,14 +14,15 @@ import logging
 import secrets
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from ari_app.media.g711 import ulaw_encode
 from ari_app.service import Service, build_service
-from ari_app.settings import Settings
+from ari_app.settings import Settings, mask_url
+from ari_app.standin.apispec import ApiSpec, default_api_docs_dir
 from ari_app.standin.rtp import RtpLeg
 from ari_app.standin.server import AsteriskStandin
 from models import ConversationTurn, Reservation, VoiceCall
@@ -37,7 +38,7 @@ DEFAULT_SCRIPT = (
     "Yes, please book it.",
     "No, that's all. Goodbye.",
 )
-CALLER = "+15551230134"
+CALLER_PREFIX = "+1555"  # 555 numbers are fictional in the North American plan
 DID = "+15550100200"
 SILENCE = 0xFF
 TURN_TIMEOUT_S = 40.0
@@ -77,11 +78,43 @@ async def _wait(predicate: object, timeout_s: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _agent_reply_done(leg: RtpLeg, since: int, timeout_s: float = TURN_TIMEOUT_S) -> bool:
-    """Wait for our voice to start after packet ``since`` and then stay quiet for 0.8 s."""
+def fresh_caller_number() -> str:
+    """A new caller number per run, so one demo's bookings don't make the next a "returning guest"."""
+    return f"{CALLER_PREFIX}{secrets.randbelow(10**7):07d}"
+
+
+def reservation_line(reservation: Reservation) -> str:
+    guests = f"{reservation.adults} adult{'s' if reservation.adults != 1 else ''}"
+    if reservation.children:
+        guests += f", {reservation.children} child{'ren' if reservation.children != 1 else ''}"
+    return (
+        f"reservation {reservation.confirmation_code}: {reservation.guest_name}, "
+        f"{reservation.check_in} → {reservation.check_out}, {guests}, "
+        f"total {reservation.total} {reservation.currency}"
+    )
+
+
+def unspoken_notice(lines: Sequence[str], said: int) -> list[str]:
+    """Lines the caller never got to say because the call ended first (a transfer, a hang-up)."""
+    rest = list(lines[said:])
+    if not rest:
+        return []
+    return [f"the call ended before the caller said {len(rest)} more line(s):", *(f"  not said: {x}" for x in rest)]
+
+
+async def _agent_reply_done(
+    leg: RtpLeg, since: int, gone: Callable[[], bool] = lambda: False, timeout_s: float = TURN_TIMEOUT_S
+) -> bool:
+    """Wait for our voice to start after packet ``since`` and then stay quiet for 0.8 s.
+
+    Once the caller's channel is gone no packet will come (no idle ones either), so waiting for
+    40 quiet packets would sit out the whole timeout: a gone channel ends the wait at once.
+    """
     deadline = time.monotonic() + timeout_s
     started = False
     while time.monotonic() < deadline:
+        if gone():
+            return started or len(leg.captured) > since
         packets = leg.captured[since:]
         if not started:
             started = any(not _is_idle(p.payload) for p in packets)
@@ -108,33 +141,46 @@ async def _print_new_turns(service: Service, call_row: int, shown: int) -> int:
     return shown
 
 
-async def run_demo(settings: Settings, script: Sequence[str] | None = None) -> int:
+def demo_spec() -> ApiSpec:
+    """Asterisk's own API description where it is at hand, else the project's, said once at INFO.
+
+    The api-docs folder is Asterisk's (``rest-api/api-docs`` of its source); a user trying the
+    demo has no reason to own it, so its absence is not worth a warning on every run.
+    """
+    folder = default_api_docs_dir()
+    if folder.is_dir() and any(folder.glob("*.json")):
+        return ApiSpec.from_api_docs(folder)
+    log.info("stand-in validates ARI requests against the project's own description (no api-docs at %s)", folder)
+    return ApiSpec.from_project_description()
+
+
+async def run_demo(settings: Settings, script: Sequence[str] | None = None, caller: str | None = None) -> int:
     lines = list(script or DEFAULT_SCRIPT)
     password = secrets.token_urlsafe(16)
-    print(f"hotel-operator demo: {settings.hotel.name}, database {settings.database.url}", flush=True)
-    async with AsteriskStandin(user="hotel", password=password) as standin:
+    print(f"hotel-operator demo: {settings.hotel.name}, database {mask_url(settings.database.url)}", flush=True)
+    async with AsteriskStandin(user="hotel", password=password, spec=demo_spec()) as standin:
         cfg = demo_settings(settings, standin, password)
         print("loading speech models (bundled Whisper tiny.en and Piper voice)…", flush=True)
         service = await build_service(cfg)
         await seed_demo_hotel(service.sessions)
         runner = asyncio.create_task(service.run(), name="demo-service")
         try:
-            return await _call(service, standin, lines)
+            return await _call(service, standin, lines, caller or fresh_caller_number())
         finally:
             service.request_stop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(runner, 30)
 
 
-async def _call(service: Service, standin: AsteriskStandin, lines: list[str]) -> int:
+async def _call(service: Service, standin: AsteriskStandin, lines: list[str], caller: str) -> int:
     await _wait(lambda: standin.app_connected(service.settings.asterisk.app_name), 15, "ARI connection")
     speech = service.deps.speech
     assert speech is not None
     voice = speech.voice_for("en")
     rendered = [ulaw_encode(await voice.synthesize(line)) for line in lines]
 
-    print(f"\ncall from {CALLER} to {DID} (Stasis {service.settings.asterisk.app_name}):", flush=True)
-    channel = standin.place_call(caller_number=CALLER, did=DID, args=("inbound", DID))  # as conf render routes a DID
+    print(f"\ncall from {caller} to {DID} (Stasis {service.settings.asterisk.app_name}):", flush=True)
+    channel = standin.place_call(caller_number=caller, did=DID, args=("inbound", DID))  # as conf render routes a DID
 
     def media_leg() -> RtpLeg | None:
         for ch in standin.live_channels("unicast"):
@@ -147,20 +193,27 @@ async def _call(service: Service, standin: AsteriskStandin, lines: list[str]) ->
     assert leg is not None
     async with service.sessions() as db:
         call = (await db.execute(select(VoiceCall).where(VoiceCall.channel_id == channel))).scalar_one()
+    def gone() -> bool:
+        return channel not in standin.channels or standin.channels[channel].gone
+
     shown = 0
-    ok = await _agent_reply_done(leg, 0)
+    said = 0
+    ok = await _agent_reply_done(leg, 0, gone)
     shown = await _print_new_turns(service, call.id, shown)
     for line, audio in zip(lines, rendered, strict=True):
-        if channel not in standin.channels or standin.channels[channel].gone:
+        if gone():
             break
         print(f"  {'caller (says)':>18}: {line}", flush=True)
+        said += 1
         mark = len(leg.captured)
         leg.say(audio)
         await _wait(lambda: not leg.saying, 30, "caller audio sent")
-        ok = await _agent_reply_done(leg, mark) and ok
+        ok = await _agent_reply_done(leg, mark, gone) and ok
         shown = await _print_new_turns(service, call.id, shown)
-    if channel in standin.channels and not standin.channels[channel].gone:
+    if not gone():
         standin.hangup_caller(channel)
+    for notice in unspoken_notice(lines, said):
+        print(notice, flush=True)
     return await _summary(service, call.id, ok)
 
 
@@ -184,12 +237,7 @@ async def _summary(service: Service, call_row: int, heard_every_reply: bool) -> 
     print(f"\ncall {call.session_id}: {call.status} ({call.end_reason}), {call.duration_s} s", flush=True)
     print(f"tools run: {', '.join(call.tools_executed) or 'none'}", flush=True)
     if reservation is not None:
-        print(
-            f"reservation {reservation.confirmation_code}: {reservation.guest_name}, "
-            f"{reservation.check_in} → {reservation.check_out}, {reservation.adults} adults, "
-            f"total {reservation.total} {reservation.currency}",
-            flush=True,
-        )
+        print(reservation_line(reservation), flush=True)
     else:
         print("no reservation was made on this call", flush=True)
     if not heard_every_reply:

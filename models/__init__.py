@@ -15,9 +15,11 @@ from models.hotel import (
     Room,
     RoomType,
 )
+from models.screening import CallerScreeningEntry, ScreeningKind
 
 __all__ = [
     "Base",
+    "CallerScreeningEntry",
     "CallStatus",
     "Callback",
     "ConversationTurn",
@@ -31,6 +33,7 @@ __all__ = [
     "ReservationStatus",
     "Room",
     "RoomType",
+    "ScreeningKind",
     "ToolRun",
     "UTCDateTime",
     "VoiceAnalytics",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from ari_app.asterisk_conf.check import check
 from ari_app.asterisk_conf.errors import AsteriskConfError
@@ -41,9 +42,14 @@ def _settings(ctx: typer.Context) -> Settings:
 @conf_app.command("render")
 def render_command(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the .conf files into.")],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder to write the .conf files into.")],
     templates: Annotated[
-        Path | None, typer.Option("--templates", help="Template folder (default: bundled).")
+        Path | None,
+        typer.Option(
+            "--templates",
+            metavar="DIR",
+            help="Template folder (default: $HOTEL_OPERATOR_CONF_TEMPLATES, else the bundled ones).",
+        ),
     ] = None,
 ) -> None:
     """Write pjsip, extensions, ari, http, manager, rtp and modules .conf files from the settings."""
@@ -62,10 +68,18 @@ def render_command(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-@conf_app.command("check")
+class _PlainUsage(TyperCommand):
+    """Usage as `conf check DIR`: typer writes required arguments as `{conf_dir}`, which reads like
+    a literal to type."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:  # typer vendors its own click Context
+        return [piece.replace("{", "").replace("}", "") for piece in super().collect_usage_pieces(ctx)]
+
+
+@conf_app.command("check", cls=_PlainUsage)
 def check_command(
     ctx: typer.Context,
-    conf_dir: Annotated[Path, typer.Argument(help="Folder holding the Asterisk .conf files.")],
+    conf_dir: Annotated[Path, typer.Argument(metavar="DIR", help="Folder holding the Asterisk .conf files.")],
 ) -> None:
     """Lint the dialplan and cross-check the folder against the settings; exit 1 on any finding."""
     settings = _settings(ctx)

@@ -1,7 +1,8 @@
 """Render the Asterisk configuration set from the service settings.
 
-The templates live in ``asterisk-conf/templates`` at the top of the repository (and in the Docker
-image). They use ``%{name}`` placeholders, not ``$name``: the dialplan is full of ``${EXTEN}``
+The templates are package data in ``ari_app/asterisk_conf/templates``, so a plain (non-editable)
+install and the Docker image render with nothing else to set; ``HOTEL_OPERATOR_CONF_TEMPLATES`` or
+``--templates`` point at an edited copy. They use ``%{name}`` placeholders, not ``$name``: the dialplan is full of ``${EXTEN}``
 and friends that must pass through untouched. Secrets are read from the settings at render time
 and only ever land in the rendered files, which are written readable by owner and group only.
 """
@@ -19,10 +20,9 @@ from urllib.parse import urlsplit
 
 from ari_app.asterisk_conf.errors import RenderError, TemplateError
 from ari_app.asterisk_conf.passwords import derive_phone_password, weakness
-from ari_app.settings import Settings
+from ari_app.settings import TEMPLATES_ENV, Settings
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "asterisk-conf" / "templates"
-TEMPLATES_ENV = "HOTEL_OPERATOR_CONF_TEMPLATES"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 CONF_FILES = (
     "pjsip.conf",

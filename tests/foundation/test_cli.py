@@ -83,3 +83,117 @@ def test_given_secret_in_env_when_config_show_then_it_is_masked(tmp_path: Path) 
     assert out.returncode == 0, out.stderr
     assert "sw0rdfish" not in out.stdout
     assert '"ari_password": "**********"' in out.stdout
+
+
+def test_given_a_password_in_the_database_url_when_config_show_then_it_is_masked(tmp_path: Path) -> None:
+    out = run(
+        ["config", "show"],
+        tmp_path,
+        HOTEL_OPERATOR_DATABASE__URL="postgresql://hotel:S3cretPW@127.0.0.1:5999/hotel",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "S3cretPW" not in out.stdout
+    assert '"url": "postgresql+asyncpg://hotel:***@127.0.0.1:5999/hotel"' in out.stdout
+
+
+def test_given_the_templates_variable_the_dockerfile_used_to_set_when_a_command_runs_then_it_works(
+    tmp_path: Path,
+) -> None:
+    out = run(["config", "show"], tmp_path, HOTEL_OPERATOR_CONF_TEMPLATES=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+
+
+def test_given_an_empty_folder_when_config_check_then_no_database_is_created_and_the_missing_schema_is_said(
+    tmp_path: Path,
+) -> None:
+    out = run(
+        ["config", "check"],
+        tmp_path,
+        HOTEL_OPERATOR_ASTERISK__ARI_URL="http://127.0.0.1:9",
+        HOTEL_OPERATOR_ASTERISK__AMI_PORT="9",
+    )
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "hotel-operator.db").exists()
+    assert "warn: database file hotel-operator.db does not exist yet" in out.stdout
+    assert "db upgrade" in out.stdout
+    # folders are printed, ARI/AMI reachability is checked (a warning: serve retries a down Asterisk)
+    assert "ok: speech.prompt_cache_dir" in out.stdout and "recording.directory" in out.stdout
+    assert "warn: ARI pbx1 at http://127.0.0.1:9 is not reachable" in out.stdout
+    assert "warn: AMI at 127.0.0.1:9 is not reachable" in out.stdout
+    assert out.stdout.rstrip().endswith("configuration is valid, with 3 warning(s) above")
+    assert not (tmp_path / "var").exists()  # config check looks, it doesn't create folders either
+
+
+def test_given_an_empty_database_file_without_auto_migrate_when_config_check_then_missing_schema_fails(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "hotel-operator.db").write_bytes(b"")
+    env = {"HOTEL_OPERATOR_DATABASE__AUTO_MIGRATE": "false", "HOTEL_OPERATOR_ASTERISK__AMI_ENABLED": "false",
+           "HOTEL_OPERATOR_ASTERISK__ARI_URL": "http://127.0.0.1:9"}
+    out = run(["config", "check"], tmp_path, **env)
+    assert out.returncode == 2, out.stdout
+    assert "database schema is missing" in out.stderr and "Traceback" not in out.stderr
+    assert run(["db", "upgrade"], tmp_path, **env).returncode == 0
+    again = run(["config", "check"], tmp_path, **env)
+    assert again.returncode == 0, again.stderr
+    assert "ok: database schema is up to date" in again.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["demo", "--help"], ["conf", "check", "--help"]])
+def test_given_help_when_printed_then_flags_show_no_python_types(args: list[str], tmp_path: Path) -> None:
+    out = run(args, tmp_path)
+    assert out.returncode == 0, out.stderr
+    for noise in ("<bool>", "<list[str]>", "{conf_dir}", "<str>"):
+        assert noise not in out.stdout, out.stdout
+
+
+def test_given_the_default_password_when_serve_starts_then_it_refuses_in_one_line(tmp_path: Path) -> None:
+    out = run(["serve"], tmp_path, HOTEL_OPERATOR_ASTERISK__ARI_PASSWORD="hotel-secret")
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = [x for x in out.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "asterisk.ari_password" in lines[0] and "default password" in lines[0]
+    assert "hotel-secret" not in out.stderr
+
+
+@pytest.mark.parametrize("which", ["http", "agi"])
+def test_given_a_busy_port_when_serve_starts_then_one_line_and_exit_2(which: str, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        with socket.socket() as spare:  # a port that is free now, for the listener not under test
+            spare.bind(("127.0.0.1", 0))
+            free = str(spare.getsockname()[1])
+        env = {"HOTEL_OPERATOR_ASTERISK__ARI_PASSWORD": "a-strong-ari-pw-1", "HOTEL_OPERATOR_HTTP__PORT": free,
+               "HOTEL_OPERATOR_ASTERISK__AGI_PORT": free}
+        env["HOTEL_OPERATOR_HTTP__PORT" if which == "http" else "HOTEL_OPERATOR_ASTERISK__AGI_PORT"] = port
+        out = run(["serve"], tmp_path, **env)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    lines = [x for x in out.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, out.stderr
+    setting = "http.port" if which == "http" else "asterisk.agi_port"
+    assert f"{setting}: 127.0.0.1:{port} is already in use" in lines[0]
+
+
+def test_given_caller_numbers_when_blocked_allowed_listed_and_unblocked_then_the_lists_follow(
+    tmp_path: Path,
+) -> None:
+    env = {"HOTEL_OPERATOR_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'h.db'}"}
+    assert run(["callers", "block", "+1 555-010-0177", "--note", "robocaller"], tmp_path, **env).returncode == 0
+    assert run(["callers", "allow", "+15550100100", "--note", "night manager"], tmp_path, **env).returncode == 0
+    listed = run(["callers", "list"], tmp_path, **env)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("allow") and "night manager" in lines[0]
+    assert lines[1].startswith("block") and "+1 555-010-0177" in lines[1] and "robocaller" in lines[1]
+    only_blocked = run(["callers", "list", "--list", "block"], tmp_path, **env)
+    assert len(only_blocked.stdout.splitlines()) == 1
+    assert run(["callers", "unblock", "15550100177"], tmp_path, **env).returncode == 0
+    again = run(["callers", "unblock", "15550100177"], tmp_path, **env)
+    assert again.returncode == 1 and "neither list" in again.stderr
+    bad = run(["callers", "block", "anonymous"], tmp_path, **env)
+    assert bad.returncode == 2 and "no digits" in bad.stderr

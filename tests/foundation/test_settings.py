@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ari_app.settings import ConfigError, load_settings, masked_dump
+from ari_app.settings import ConfigError, load_settings, mask_url, masked_dump
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -108,3 +108,24 @@ def test_given_two_asterisk_servers_when_loaded_then_both_are_listed(tmp_path: P
     )
     s = load_settings(cfg, env={})
     assert [x.name for x in s.asterisk.servers()] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://hotel:S3cretPW@127.0.0.1:5999/hotel",
+        "postgresql://hotel:S3cretPW@db.lan/hotel",
+    ],
+)
+def test_given_a_password_inside_the_database_url_when_dumped_then_it_is_masked(url: str) -> None:
+    s = load_settings(None, env={"HOTEL_OPERATOR_DATABASE__URL": url})
+    dumped = masked_dump(s)
+    assert "S3cretPW" not in str(dumped)
+    assert dumped["database"]["url"].startswith("postgresql+asyncpg://hotel:***@")
+
+
+def test_given_a_user_and_password_in_the_ari_url_when_dumped_then_only_the_password_is_masked() -> None:
+    s = load_settings(None, env={"HOTEL_OPERATOR_ASTERISK__ARI_URL": "https://hotel:ar1-Pw@pbx.lan:8089"})
+    dumped = masked_dump(s)
+    assert dumped["asterisk"]["ari_url"] == "https://hotel:***@pbx.lan:8089"
+    assert mask_url("see http://u@h/x and ws://a:b@c") == "see http://u@h/x and ws://a:***@c"
