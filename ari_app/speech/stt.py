@@ -49,6 +49,7 @@ class Transcript:
     avg_logprob: float = 0.0
     rejected: str = ""  # why the text was dropped ("" = accepted)
     language_probability: float = 1.0  # the model's confidence in ``language``; 1.0 when it was given
+    looped: bool = False  # Whisper repeated itself and the repeat was dropped
 
     @property
     def empty(self) -> bool:
@@ -193,10 +194,20 @@ class WhisperStt:
         return self._decode(audio, language)
 
     def _decode(self, audio: Float32Array, language: str | None) -> Transcript:
+        first = self._decode_once(audio, language, self._window_for(audio.size + int(2 * self.PAD_S * 16000)))
+        if self.window_frames and (first.looped or looks_looped(first.text)):
+            # the short window is what makes Whisper loop in noise; the stock 30 s window rarely does,
+            # so only a transcript that looped pays for a second, full-window decode
+            second = self._decode_once(audio, language, 0)
+            if not second.looped:
+                return second
+        return first
+
+    def _decode_once(self, audio: Float32Array, language: str | None, window: int) -> Transcript:
         duration = audio.size / 16000
         pad = np.zeros(int(self.PAD_S * 16000), dtype=np.float32)
         audio = np.concatenate([pad, audio, pad])
-        self._model.window.frames = self._window_for(audio.size)
+        self._model.window.frames = window
         segments, info = self._model.transcribe(
             audio,
             language=language if self.multilingual else "en",
@@ -222,7 +233,9 @@ class WhisperStt:
                 continue
             texts.append(seg.text.strip())
             logprobs.append(float(seg.avg_logprob))
-        text = drop_repeats(" ".join(t for t in texts if t).strip())
+        joined = " ".join(t for t in texts if t).strip()
+        text = drop_repeats(joined)
+        looped = len(text) < len(joined) - 1
         if not any(ch.isalnum() for ch in text):
             text = ""  # punctuation only ("." on a hum)
         avg = float(np.mean(logprobs)) if logprobs else -math.inf
@@ -230,7 +243,7 @@ class WhisperStt:
         prob = 1.0 if language else float(getattr(info, "language_probability", 0.0) or 0.0)
         if not text:
             return Transcript("", lang, duration, no_speech, avg if logprobs else 0.0, "no speech", prob)
-        return Transcript(text, lang, duration, no_speech, avg, language_probability=prob)
+        return Transcript(text, lang, duration, no_speech, avg, language_probability=prob, looped=looped)
 
     async def transcribe(self, pcm8k: Int16Array, language: str | None = None) -> Transcript:
         try:
@@ -251,13 +264,68 @@ def drop_repeats(text: str) -> str:
 
     Looping on its own output is Whisper's known failure after the speech ends, and it showed on
     about 1 noisy hotel phrase in 20; a caller saying the very same sentence twice in one breath is
-    rarer, and dropping that repeat loses no meaning."""
+    rarer, and dropping that repeat loses no meaning. Phrase loops inside a sentence are
+    :func:`collapse_loops`'s job."""
     out: list[str] = []
     for sentence in _SENTENCE_END.split(text):
         if out and sentence.strip().lower() == out[-1].strip().lower():
             continue
         out.append(sentence)
-    return " ".join(out)
+    return collapse_loops(" ".join(out))
+
+
+_SPOKEN_DIGITS = frozenset("zero oh one two three four five six seven eight nine".split())
+
+
+def _norm_word(word: str) -> str:
+    return re.sub(r"[^\w']", "", word.lower())
+
+
+def collapse_loops(text: str, max_n: int = 8) -> str:
+    """Drop a run of words that repeats the run just before it: a phrase of 3+ words said twice in a
+    row, or a 1-2 word run said three times ("the the the", "for two, for two, for two"). In noise
+    with a short window Whisper loops on phrases, not only on whole sentences (issue 12: 66
+    repeated-phrase errors). People do repeat a word or two ("very, very"), so shorter runs need
+    three in a row."""
+    words = text.split()
+    norm = [_norm_word(w) for w in words]
+    i = 0
+    out: list[int] = []  # indices of kept words
+    while i < len(words):
+        dropped = False
+        for n in range(min(max_n, len(out)), 0, -1):
+            if i + n > len(words):
+                continue
+            prev = [norm[k] for k in out[-n:]]
+            if [norm[k] for k in range(i, i + n)] != prev or not any(prev):
+                continue
+            numeric = all(w.isdigit() or w in _SPOKEN_DIGITS for w in prev)  # "five five five" is a number
+            if numeric:
+                continue
+            if n >= 3 or (len(out) >= 2 * n and [norm[k] for k in out[-2 * n : -n]] == prev):
+                i += n
+                dropped = True
+                break
+        if not dropped:
+            out.append(i)
+            i += 1
+    if len(out) == len(words):
+        return text
+    kept = " ".join(words[k] for k in out)
+    # the dropped run carried the sentence's end: keep the full stop/question mark the loop ended on
+    end = words[-1][-1] if words[-1][-1:] in ".?!" else ""
+    return kept if not end or kept.endswith((".", "?", "!")) else kept.rstrip(",;:") + end
+
+
+def looks_looped(text: str) -> bool:
+    """Still repetitive after collapsing (a loop with variations): worth a second decode."""
+    words = [_norm_word(w) for w in text.split()]
+    if len(words) < 8:
+        return False
+    import zlib
+
+    raw = " ".join(words).encode()
+    return len(raw) / max(1, len(zlib.compress(raw))) > 2.4
 
 
 def wav_bytes(pcm: Int16Array, rate: int) -> bytes:

@@ -101,7 +101,7 @@ class WebRtcClassifier:
     @property
     def gate_dbfs(self) -> float:
         """The level a frame must reach to count as speech right now."""
-        if self.floor is None or self.floor.frames_seen < 10:
+        if self.floor is None or self.floor.frames_seen < 3:
             return self.energy_gate_dbfs
         # capped, so a floor measured on a caller who talks from the first frame cannot mute them
         return max(self.energy_gate_dbfs, min(self.floor.level + self.noise_margin_db, -20.0))
@@ -115,9 +115,10 @@ class WebRtcClassifier:
             pcm = fixed
         self.last_dbfs = frame_dbfs(pcm)
         gate = self.gate_dbfs
+        learning = self.floor is not None and self.floor.frames_seen < 3  # the line's first 60 ms: no floor yet
         if self.floor is not None:
             self.floor.push(self.last_dbfs)
-        if self.last_dbfs < gate:
+        if self.last_dbfs < gate or learning:
             return False
         return bool(self._vad.is_speech(np.ascontiguousarray(pcm, dtype=np.int16).tobytes(), SAMPLE_RATE))
 
