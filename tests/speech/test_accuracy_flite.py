@@ -80,7 +80,8 @@ def test_given_flite_callers_clean_and_at_15db_snr_when_transcribed_then_the_pro
             hyps = [bare(stt, a) if path == "bare" else product(real_engines, a) for a in audio]
             scores[f"{cond}/{path}"] = wer(PHRASES, hyps)
             misses[f"{cond}/{path}"] = [(r, h) for r, h in zip(PHRASES, hyps, strict=True) if normalize(r) != normalize(h)]
-    print("\nWER on flite callers (%d phrases, %d words):" % (len(PHRASES), sum(len(normalize(p)) for p in PHRASES)))
+    words = sum(len(normalize(p)) for p in PHRASES)
+    print(f"\nWER on flite callers ({len(PHRASES)} phrases, {words} words):")
     for cond in ("clean", "noisy"):
         print(f"  {cond:5s}  bare {scores[cond + '/bare']:.1%}   product {scores[cond + '/product']:.1%}")
     print(f"  mismatches: {misses}")
