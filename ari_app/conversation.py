@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from ari_app.brain.context import CallContext
 from ari_app.brain.events import Action, Say, ToolCalled
+from ari_app.calls.limits import LimitAction, LimitConfig, LimitsWatcher
 from ari_app.ivr.engine import IvrEngine, Outcome, State
 from ari_app.ivr.executor import AriIvrExecutor, SoundLoader, wav_sound_loader
 from ari_app.language import CallLanguage
@@ -67,6 +68,7 @@ class ConversationDeps:
     realtime: RealtimeRunner | None = None
     sound_loader: SoundLoader | None = None
     max_hold_s: float = 120.0
+    limits_clock: Callable[[], float] | None = None  # call limits count on this clock (tests)
     ivr_clock: Callable[[], datetime] | None = None  # business hours are decided on this clock
     recordings: RecordingManager | None = None  # per-call recording (ari_app.recording); None: never
 
@@ -112,6 +114,23 @@ class _DialogSnapshot:
         ctx.llm_failed = self.llm_failed
 
 
+# What a call limit says (prompt key in the language file, and the English fallback when the
+# language file has no such key).
+LIMIT_PROMPTS: dict[LimitAction, tuple[str, str]] = {
+    "still_there": ("still_there", "Are you still there?"),
+    "duration_warning": (
+        "time_warning",
+        "I'm sorry, we have about a minute left on this call. Is there anything else I can do for you?",
+    ),
+    "duration_end": (
+        "time_up",
+        "I'm sorry, we have reached the time limit for this call. Please call again if you need "
+        "anything else. Goodbye.",
+    ),
+    "inactivity_end": ("silence_goodbye", "I can't hear anyone, so I'll end the call now. Goodbye."),
+}
+
+
 def _tone(ms: int = 300, freq: float = 440.0) -> Pcm:
     """A neutral beep for menu prompts when no voice is loaded (keypad-only sites)."""
     t = np.arange(int(8000 * ms / 1000)) / 8000.0
@@ -133,6 +152,20 @@ class CallConversation:
         )
         self.greeted = False
         self._snapshot: _DialogSnapshot | None = None
+        self._loop: Any = None  # the SpeechLoop of the agent phase, while it runs
+        limits = deps.settings.calls
+        self.limits = LimitsWatcher(
+            LimitConfig(
+                max_duration_s=limits.max_duration_s,
+                duration_warning_s=limits.duration_warning_s,
+                inactivity_s=limits.inactivity_s,
+                inactivity_prompts=limits.inactivity_prompts,
+            ),
+            is_idle=self._idle,
+            say=self._say_limit,
+            end=self._end_for,
+            clock=deps.limits_clock or asyncio.get_running_loop().time,
+        )
         # per call: an engine failure on this call switches only this call to the keypad
         self.speech = deps.speech
         self.realtime = deps.realtime
@@ -164,19 +197,74 @@ class CallConversation:
         recordings = self.deps.recordings
         recording = await recordings.start(self.session, self.ctx) if recordings is not None else None
         try:
-            if self.deps.settings.ivr.start_in_menu or not self._can_talk():
-                outcome = await self._run_menu()
-                if not await self._after_menu(outcome):
-                    return
-            while True:
-                exit_ = await self._agent_phase()
-                if not await self._after_agent(exit_):
-                    return
+            error: Exception | None = None
+            async with asyncio.TaskGroup() as tg:
+                watcher = tg.create_task(self._watch_limits(), name=f"limits-{self.session.info.session_id}")
+                try:
+                    await self._converse()
+                except Exception as exc:  # re-raised as itself, not wrapped in an ExceptionGroup
+                    error = exc
+                finally:
+                    watcher.cancel()
+            if error is not None:
+                raise error
         except CallGone:
             log.info("caller left during the conversation")
         finally:
             if recording is not None:
                 recording.stop()  # synchronous: closes the WAV; the manager finishes it in its own task
+
+    async def _converse(self) -> None:
+        if self.deps.settings.ivr.start_in_menu or not self._can_talk():
+            outcome = await self._run_menu()
+            if not await self._after_menu(outcome):
+                return
+        while True:
+            exit_ = await self._agent_phase()
+            if not await self._after_agent(exit_):
+                return
+
+    # ------------------------------------------------------------------------- call limits
+
+    async def _watch_limits(self) -> None:
+        try:
+            await self.limits.run()
+        except CallGone:
+            pass
+        except Exception as exc:  # a limit must never take the conversation down
+            log.exception("call limits failed: %r", exc)
+
+    def _idle(self) -> bool:
+        """Silence counts only while the agent listens (the keypad menu has its own timeouts)."""
+        loop = self._loop
+        return bool(loop is not None and loop.idle)
+
+    async def _say_limit(self, action: LimitAction) -> None:
+        key, fallback = LIMIT_PROMPTS[action]
+        speech = self.speech or self.deps.speech
+        if speech is None:
+            return
+        try:
+            text = speech.prompt_text(key, self.language.code)
+        except KeyError:
+            text = fallback
+        if action in ("duration_end", "inactivity_end"):
+            self.session.media.flush()  # the goodbye goes now, not after a reply in progress
+        try:
+            pcm = await speech.cache.get(speech.voice_for(self.language.code), text)
+        except Exception as exc:  # a failing voice must not keep a dead call open
+            log.warning("call limit %s: could not render the prompt: %s", action, exc)
+            return
+        await self._store_agent(text)
+        await self.session.media.play(pcm).wait()
+
+    async def _end_for(self, reason: str) -> None:
+        control = self.session.control
+        note = getattr(control, "note_end_reason", None)
+        if callable(note):
+            note(reason)
+        log.info("ending the call: %s", reason)
+        await control.hangup("normal")
 
     def _can_talk(self) -> bool:
         return self.speech is not None or self.realtime is not None
@@ -352,6 +440,7 @@ class CallConversation:
             on_language=lambda code: self.language.set(code, "detected"),
         )
         greeting = await self._greeting()
+        self._loop = loop
 
         async def watch_keys() -> None:
             key = await self.session.dtmf.get()
@@ -360,10 +449,13 @@ class CallConversation:
             assert loop is not None
             loop.stop()
 
-        async with asyncio.TaskGroup() as tg:
-            watcher = tg.create_task(watch_keys(), name=f"keys-{self.session.info.session_id}")
-            result = await loop.run(greeting or None)
-            watcher.cancel()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                watcher = tg.create_task(watch_keys(), name=f"keys-{self.session.info.session_id}")
+                result = await loop.run(greeting or None)
+                watcher.cancel()
+        finally:
+            self._loop = None
         if state.key:
             return AgentExit("key", key=state.key)
         if result.reason == "engine_error":

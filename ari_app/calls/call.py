@@ -18,6 +18,7 @@ import asyncio
 import enum
 import logging
 import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -111,6 +112,7 @@ class CallOptions:
     drain_new_call_reason: str = "congestion"
     teardown_timeout_s: float = 5.0
     transfer_settle_s: float = 0.3  # after continueInDialplan, before checking the dialplan took it
+    clock: Callable[[], float] = time.monotonic  # for the media watchdog
 
 
 class CallHost(Protocol):
@@ -332,6 +334,7 @@ class Call:
                 self.endpoint.local_port,
             )
             self._start_fallback()
+            self.spawn(self._watch_media(self.settings.calls.media_timeout_s), "media-watch")
             await self._converse()
         except asyncio.CancelledError:
             if self._end_reason is None:
@@ -790,6 +793,45 @@ class Call:
             return CallStatus.FAILED, f"transfer_failed: {extension}@{context}"
         self.log.info("caller transferred to %s@%s", extension, context)
         return status, reason
+
+    # ------------------------------------------------------------------------------------------
+    # a caller who vanished without a BYE
+
+    def _media_paused(self) -> bool:
+        """While Asterisk plays to the caller (its playbacks mute the externalMedia stream, as the
+        records show), holds them, or the caller is elsewhere, no RTP is expected."""
+        return bool(self._playbacks) or self.on_hold or self.state is not CallState.ACTIVE
+
+    async def _watch_media(self, timeout_s: float) -> None:
+        """No RTP at all from Asterisk for ``timeout_s``: the caller sends none (a SIP phone that
+        died without a BYE, or one that never sent audio). Asterisk's simple bridge forwards only
+        the frames it gets, so nothing reaches our port; and the SIP channel stays up unless its
+        endpoint has ``rtp_timeout``. End the call with reason ``media_timeout``."""
+        clock = self.host.options.clock
+        last_count = -1
+        last_change = clock()
+        while True:
+            await asyncio.sleep(min(1.0, timeout_s / 4))
+            stats = getattr(self.endpoint, "stats", None)
+            count = getattr(stats, "packets_in", None)
+            if not isinstance(count, int):
+                return  # an endpoint that cannot tell
+            now = clock()
+            if count != last_count or self._media_paused():
+                last_count, last_change = count, now
+                continue
+            if now - last_change >= timeout_s:
+                self.log.warning(
+                    "no RTP from Asterisk for %.0f s (%d packet(s) in all): the caller is gone; ending the call",
+                    now - last_change,
+                    count,
+                )
+                self.end("media_timeout", CallStatus.ABANDONED)
+                return
+
+    def note_end_reason(self, reason: str) -> None:
+        """Name why the call is about to end (a call limit) before the hang-up that ends it."""
+        self._note_end(reason, CallStatus.COMPLETED)
 
     # ------------------------------------------------------------------------------------------
     # the dead-man switch: if this service dies, Asterisk sends the caller to the front desk

@@ -254,6 +254,13 @@ class SpeechLoop:
         except (TimeoutError, Exception):
             turn.task.cancel()
 
+    @property
+    def idle(self) -> bool:
+        """Nobody talking and no turn being answered: the time a silence limit counts (calls/limits)."""
+        turn = self._turn
+        answering = turn is not None and turn.task is not None and not turn.task.done()
+        return not (self.media.is_playing or answering or self.endpointer.in_segment)
+
     def set_language(self, language: str) -> None:
         """Speak and transcribe in ``language`` from the next turn (a menu choice, a detection)."""
         self.language = language

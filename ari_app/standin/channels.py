@@ -91,6 +91,14 @@ class StandinChannels(StandinMedia):
         for digit in digits:
             self._emit_channel(ch, "ChannelDtmfReceived", {"digit": digit, "duration_ms": duration_ms})
 
+    def vanish_caller(self, channel_id: str) -> None:
+        """The far end dies without a BYE (``kill -9`` of the phone): its RTP stops, the channel
+        stays up, and no event says so (an endpoint without ``rtp_timeout``)."""
+        ch = self.channels[channel_id]
+        ch.vanished = True
+        if ch.bridge in self.bridges:
+            self._refresh_media(self.bridges[ch.bridge or ""])
+
     def hangup_caller(self, channel_id: str) -> None:
         """The far end hangs up (SIP BYE)."""
         ch = self.channels.get(channel_id)

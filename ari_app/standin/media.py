@@ -28,7 +28,9 @@ class StandinMedia(StandinEvents):
         for ch in members:
             if ch.kind != "unicast" or ch.leg is None:
                 continue
-            parties = [o for o in members if o is not ch and o.kind != "unicast"]
+            # a caller who sends no RTP gets nothing forwarded: the simple bridge passes on only the
+            # frames it receives
+            parties = [o for o in members if o is not ch and o.kind != "unicast" and not o.vanished]
             if parties and ch.send_task is None:
                 ch.send_task = self._spawn(ch.leg.send_loop(), f"rtp:{ch.id}")
             elif not parties:

@@ -149,6 +149,7 @@ class SChannel:
     stasis_args: tuple[str, ...] = ()
     originate_timeout_s: float = 30.0
     absolute_timeout: asyncio.Task[None] | None = None  # TIMEOUT(absolute) pending
+    vanished: bool = False  # the far end stopped sending RTP and never sent a BYE
 
 
 @dataclass
