@@ -8,6 +8,7 @@ silence is written in both channels so the timeline stays aligned and the pause 
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -21,14 +22,33 @@ _HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
 HEADER_LEN = _HEADER.size  # 44
 
 
+def open_private(path: Path, *, exclusive: bool = False) -> BinaryIO:
+    """Open for writing with mode 0600 from the first byte: a call recording (card digits, guests'
+    voices) is nobody else's to read, not even for the moment between create and chmod.
+
+    ``exclusive`` refuses an existing file (``FileExistsError``) instead of truncating it, so a
+    recording can never overwrite another one.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_TRUNC
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class CallRecorder:
     """Append-only stereo WAV writer fed with one caller and one agent chunk at a time."""
 
-    def __init__(self, path: str | Path, sample_rate: int = 8000, sync_every_frames: int = 50) -> None:
+    def __init__(
+        self, path: str | Path, sample_rate: int = 8000, sync_every_frames: int = 50, *, exclusive: bool = False
+    ) -> None:
         self.path = Path(path)
         self.sample_rate = sample_rate
         self.sync_every_frames = sync_every_frames
-        self._f: BinaryIO | None = open(self.path, "wb")  # lives as long as the call
+        self._f: BinaryIO | None = open_private(self.path, exclusive=exclusive)  # lives as long as the call
         self._data_bytes = 0
         self._since_sync = 0
         self._paused = False

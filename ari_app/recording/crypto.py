@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ari_app.media.recorder import open_private
 from ari_app.recording.errors import DecryptError, RecordingKeyError
 
 MAGIC = b"HOTELREC"
@@ -144,7 +145,7 @@ def encrypt_file(plain: Path, out: Path, key: bytes) -> Path:
     a half-written encrypted file next to a deleted plain one."""
     part = _atomic(out)
     try:
-        with open(plain, "rb") as src, open(part, "wb") as dst:
+        with open(plain, "rb") as src, open_private(part) as dst:
             encrypt_stream(src, dst, key)
             dst.flush()
             os.fsync(dst.fileno())
@@ -158,7 +159,7 @@ def encrypt_file(plain: Path, out: Path, key: bytes) -> Path:
 def decrypt_file(enc: Path, out: Path, key: bytes) -> Path:
     part = _atomic(out)
     try:
-        with open(enc, "rb") as src, open(part, "wb") as dst:
+        with open(enc, "rb") as src, open_private(part) as dst:
             decrypt_stream(src, dst, key)
         os.replace(part, out)
     except BaseException:

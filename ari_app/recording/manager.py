@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -74,11 +75,63 @@ class _ObservedRegistry(ToolRegistry):
         return await self._inner.run(ctx, name, arguments)
 
 
-def recording_path(directory: Path, session_id: str, when: datetime) -> Path:
-    """``<directory>/<YYYY>/<MM>/<DD>/<session_id>.wav``, the date in UTC so every instance agrees."""
+LIVE_SUFFIX = ".live.wav"
+_PART = re.compile(r"^(?P<sid>.+?)(?:-part(?P<n>\d+))?$")
+
+# Recordings this process is writing or finishing: the sweeper never treats them as left-overs.
+BUSY: set[str] = set()
+
+
+def recording_path(directory: Path, session_id: str, when: datetime, part: int = 1) -> Path:
+    """``<directory>/<YYYY>/<MM>/<DD>/<session_id>.wav`` (``-part<N>`` from the second part of one call
+    on), the date in UTC so every instance agrees. This is the *finished* name; while the call runs the
+    file is :func:`live_path` of it."""
     day = when.astimezone(UTC)
     safe = _UNSAFE.sub("_", session_id) or "call"
-    return directory / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / f"{safe}.wav"
+    stem = safe if part <= 1 else f"{safe}-part{part}"
+    return directory / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / f"{stem}.wav"
+
+
+def live_path(final: Path) -> Path:
+    """``x.wav`` → ``x.live.wav``: a valid WAV while it is written, and a name that says it was never
+    finished (redacted and sealed) if a crash leaves it behind."""
+    return final.with_name(final.name.removesuffix(".wav") + LIVE_SUFFIX)
+
+
+def final_path(live: Path) -> Path:
+    return live.with_name(live.name.removesuffix(LIVE_SUFFIX) + ".wav")
+
+
+def session_of(path: Path) -> str:
+    """The (file-safe) session id a recording file belongs to, whatever its part and state."""
+    name = path.name
+    for suffix in (LIVE_SUFFIX, ".wav" + ENC_SUFFIX, ".wav"):
+        if name.endswith(suffix):
+            name = name.removesuffix(suffix)
+            break
+    m = _PART.match(name)
+    return m["sid"] if m else name
+
+
+def _taken(final: Path) -> bool:
+    return any(
+        p.exists() for p in (final, live_path(final), final.with_name(final.name + ENC_SUFFIX))
+    )
+
+
+def make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` and any missing parents with mode 0700 (not left to the umask)."""
+    missing: list[Path] = []
+    p = folder
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(d, 0o700)
 
 
 class CallRecording:
@@ -105,6 +158,12 @@ class CallRecording:
         return self.finished
 
     async def _finish(self) -> Path | None:
+        try:
+            return await self._seal_and_store()
+        finally:
+            BUSY.discard(str(self.path))
+
+    async def _seal_and_store(self) -> Path | None:
         mgr = self.manager
         info = self.session.info
         try:
@@ -120,7 +179,10 @@ class CallRecording:
         self.redacted = spans
         self.final_path = final
         if spans:
-            log.info("recording: caller audio silenced over %d span(s) that held a card number", len(spans))
+            seconds = sum(e - s for s, e in spans) / SAMPLE_RATE
+            log.info(
+                "recording: caller audio silenced over %d span(s), %.1f s, that held card data", len(spans), seconds
+            )
         await mgr.store_path(self.session.store, info.call_row_id, final)
         log.info("recording finished: %s", final)
         return final
@@ -166,21 +228,26 @@ class RecordingManager:
         if not isinstance(media, Recordable):
             log.warning("recording: this call's media (%s) cannot be recorded", type(media).__name__)
             return None
-        path = recording_path(self.directory, session.info.session_id, self._now())
         pause = PaymentPause(SAMPLE_RATE, self.payment_hold_s)
         if ctx is not None:
             state = ctx.state
             pause.stage = lambda: state.stage
+        when = self._now()
         try:
-            recorder = await asyncio.to_thread(self._open, path, pause)
+            recorder = await asyncio.to_thread(self._open, session.info.session_id, when, pause)
         except OSError as exc:
-            log.error("recording: cannot write %s (%s); this call is not recorded", path, exc.strerror or exc)
+            log.error(
+                "recording: cannot write in %s (%s); this call is not recorded", self.directory, exc.strerror or exc
+            )
             return None
+        path = recorder.path
+        BUSY.add(str(path))
         try:
             media.attach_recorder(recorder)
         except Exception as exc:  # endpoint already closed (caller gone) or recording elsewhere
             recorder.close()
             await asyncio.to_thread(path.unlink, True)
+            BUSY.discard(str(path))
             log.warning("recording: not started: %s", exc)
             return None
         rec = CallRecording(self, session, recorder)
@@ -191,9 +258,21 @@ class RecordingManager:
         log.info("recording to %s", path)
         return rec
 
-    def _open(self, path: Path, pause: PaymentPause) -> PolicyRecorder:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return PolicyRecorder(path, pause, sample_rate=SAMPLE_RATE, wall=self._wall)
+    def _open(self, session_id: str, when: datetime, pause: PaymentPause) -> PolicyRecorder:
+        """A new live file for this call, never one that exists: a re-adopted call (service restart
+        mid-call) gets ``-part2`` and so on, and its first part stays as it was (issue 18 D4b)."""
+        part = 1
+        while True:
+            final = recording_path(self.directory, session_id, when, part)
+            if not _taken(final):
+                make_private_dirs(final.parent)
+                try:
+                    return PolicyRecorder(live_path(final), pause, sample_rate=SAMPLE_RATE, wall=self._wall)
+                except FileExistsError:  # another instance took it between the check and the open
+                    pass
+            part += 1
+            if part > 1000:
+                raise OSError(f"no free recording name for {session_id}")
 
     async def caller_turns(self, session: CallSession) -> list[CallerTurn]:
         """The call's stored caller turns (their text as stored, i.e. with card numbers masked)."""
@@ -215,14 +294,7 @@ class RecordingManager:
 
     def seal(self, path: Path, spans: list[tuple[int, int]]) -> Path:
         """Redact then (with a key) encrypt a closed recording; returns the file that remains."""
-        if spans:
-            silence_channel(path, spans, channel=0)
-        if self.key is None:
-            return path
-        out = path.with_name(path.name + ENC_SUFFIX)
-        encrypt_file(path, out, self.key)
-        path.unlink(missing_ok=True)
-        return out
+        return seal_file(path, spans, self.key)
 
     @staticmethod
     async def store_path(store: CallStore, call_row_id: int, path: Path) -> None:
@@ -267,6 +339,22 @@ class RecordingManager:
             await asyncio.wait(set(self._tasks))
 
 
+def seal_file(path: Path, spans: list[tuple[int, int]], key: bytes | None) -> Path:
+    """Redact a closed recording, then encrypt it (``x.wav.enc``) or, with no key, give it its
+    finished name (``x.live.wav`` → ``x.wav``); returns the file that remains."""
+    if spans:
+        silence_channel(path, spans, channel=0)
+    done = final_path(path) if path.name.endswith(LIVE_SUFFIX) else path
+    if key is None:
+        if done != path:
+            os.replace(path, done)
+        return done
+    out = done.with_name(done.name + ENC_SUFFIX)
+    encrypt_file(path, out, key)
+    path.unlink(missing_ok=True)
+    return out
+
+
 def key_from_settings(settings: RecordingSettings) -> bytes | None:
     """The encryption key, ``None`` when unset or empty; :class:`RecordingKeyError` when malformed."""
     secret = settings.encryption_key
@@ -275,4 +363,12 @@ def key_from_settings(settings: RecordingSettings) -> bytes | None:
     return parse_key(secret.get_secret_value())
 
 
-__all__ = ["CallRecording", "RecordingError", "RecordingManager", "key_from_settings", "recording_path"]
+__all__ = [
+    "CallRecording",
+    "RecordingError",
+    "RecordingManager",
+    "key_from_settings",
+    "live_path",
+    "recording_path",
+    "seal_file",
+]

@@ -158,3 +158,36 @@ def merge_spans(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((start, end))
     return out
+
+
+def recovered_spans(
+    turns: Sequence[CallerTurn],
+    *,
+    started_at: float,
+    total_frames: int,
+    sample_rate: int = 8000,
+    stt_margin_s: float = 5.0,
+    guard_s: float = 2.5,
+) -> list[tuple[int, int]]:
+    """Caller-channel spans to silence in a recording a crash left behind (its timeline is lost).
+
+    ``started_at`` is the wall-clock time of frame 0, estimated from the file (last write minus its
+    length), so the margins are wider than :func:`card_spans` uses for a live call. Fail closed on
+    what nobody checked: the audio after the last caller turn stored while this file was written was
+    never transcribed (the crash came first), so it is silenced from that turn to the end; with no
+    such turn, the whole caller channel is.
+    """
+    ended_at = started_at + total_frames / sample_rate
+
+    def frame_at(t: datetime) -> int:
+        return int((t.timestamp() - started_at) * sample_rate)
+
+    mine = [t for t in turns if t.stored_at.timestamp() <= ended_at + guard_s]
+    spans = card_spans(
+        mine, frame_at, sample_rate=sample_rate, total_frames=total_frames, stt_margin_s=stt_margin_s, guard_s=guard_s
+    )
+    last = max((frame_at(t.stored_at) for t in mine), default=None)
+    tail_from = 0 if last is None else max(0, last + int(guard_s * sample_rate))
+    if tail_from < total_frames:
+        spans.append((tail_from, total_frames))
+    return merge_spans(spans)

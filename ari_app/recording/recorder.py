@@ -31,8 +31,9 @@ class PolicyRecorder(CallRecorder):
         *,
         sample_rate: int = 8000,
         wall: Callable[[], float] = time.time,
+        exclusive: bool = True,
     ) -> None:
-        super().__init__(path, sample_rate=sample_rate)
+        super().__init__(path, sample_rate=sample_rate, exclusive=exclusive)
         self.pause_policy = pause
         self.timeline = Timeline(sample_rate)
         self.pauses: list[tuple[int, int]] = []  # [start, end) frames written as silence by the policy

@@ -13,8 +13,14 @@ Every step is idempotent: two instances sweeping at once delete each file at mos
 and clear paths with ``UPDATE … WHERE recording_path = <that path>``. A file still being written is
 never old: the recorder rewrites its header every second.
 
-Left-overs of a crash are handled on the way: a plain WAV next to its finished ``.wav.enc`` is
-removed, and with a key set, a plain WAV nobody has written for ``seal_after_s`` is encrypted.
+Left-overs of a crash are handled on the way (issue 18 D4a): a plain WAV next to its finished
+``.wav.enc`` is removed; a live recording (``*.live.wav``, or with a key set any plain ``.wav``)
+nobody has written for ``seal_after_s`` (a live one is rewritten every second) and that this process
+is not finishing is first **redacted** with the call's stored caller turns by the same fail-closed rule
+as a live call (:func:`ari_app.recording.policy.recovered_spans`: card data spans, and everything
+after the last stored caller turn, which nobody transcribed), then sealed: encrypted with a key, else
+renamed to its finished ``.wav`` name. The service sweeps at start and again ``seal_after_s`` later,
+so a kill -9 and restart leaves no plain recording behind for more than about a minute.
 """
 
 from __future__ import annotations
@@ -31,14 +37,17 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ari_app.recording.crypto import ENC_SUFFIX, encrypt_file
-from ari_app.recording.manager import key_from_settings
+from ari_app.media.recorder import HEADER_LEN
+from ari_app.recording.crypto import ENC_SUFFIX
+from ari_app.recording.manager import BUSY, LIVE_SUFFIX, SAMPLE_RATE, key_from_settings, seal_file, session_of
+from ari_app.recording.policy import CallerTurn, recovered_spans
 from ari_app.settings import RecordingSettings
-from models.calls import VoiceCall
+from models.calls import ConversationTurn, VoiceCall
 
 log = logging.getLogger("ari_app.recording.retention")
 
 _SUFFIXES = (".wav", ".wav.enc", ".wav.enc.part")
+SEAL_AFTER_S = 60.0
 
 
 @dataclass
@@ -50,7 +59,7 @@ class SweepResult:
     def summary(self) -> str:
         return (
             f"{len(self.deleted)} recording file(s) deleted, {self.cleared_rows} call row(s) cleared, "
-            f"{len(self.sealed)} left-over plain file(s) encrypted"
+            f"{len(self.sealed)} left-over plain file(s) redacted and sealed"
         )
 
 
@@ -83,9 +92,10 @@ def _scan(folder: Path, cutoff: float, key: bytes | None, seal_before: float) ->
                 continue
             if mtime < cutoff:
                 old.append(path)
-            elif name.endswith(".wav") and (path.with_name(name + ENC_SUFFIX).exists() or (
-                key is not None and mtime < seal_before
-            )):
+            elif name.endswith(".wav") and str(path) not in BUSY and (
+                path.with_name(name + ENC_SUFFIX).exists()
+                or (mtime < seal_before and (name.endswith(LIVE_SUFFIX) or key is not None))
+            ):
                 orphans.append(path)
     return old, orphans
 
@@ -115,21 +125,44 @@ def _prune_empty_dirs(folder: Path) -> None:
                 pass  # not empty, or removed concurrently
 
 
-def _seal(paths: list[Path], key: bytes | None) -> list[tuple[Path, Path]]:
-    """Left-over plain files: drop the ones already encrypted, encrypt the rest (key set)."""
-    done: list[tuple[Path, Path]] = []
-    for plain in paths:
-        enc = plain.with_name(plain.name + ENC_SUFFIX)
-        try:
-            if not enc.exists():
-                if key is None:
-                    continue
-                encrypt_file(plain, enc, key)
-            plain.unlink(missing_ok=True)
-            done.append((plain, enc))
-        except OSError as exc:
-            log.error("retention: cannot encrypt left-over %s: %s", plain, exc.strerror or exc)
-    return done
+def _recover(plain: Path, turns: list[CallerTurn] | None, key: bytes | None) -> tuple[Path, int] | None:
+    """Blocking: redact and seal one left-over plain recording; (the file that remains, spans silenced)."""
+    enc = plain.with_name(plain.name + ENC_SUFFIX)
+    try:
+        if not plain.name.endswith(LIVE_SUFFIX) and enc.exists():
+            plain.unlink(missing_ok=True)  # finished before the crash; the plain copy is just left over
+            return enc, 0
+        st = plain.stat()
+        frames = max(0, (st.st_size - HEADER_LEN) // 4)
+        started = st.st_mtime - frames / SAMPLE_RATE
+        spans = recovered_spans(turns or [], started_at=started, total_frames=frames, sample_rate=SAMPLE_RATE)
+        return seal_file(plain, spans, key), len(spans)
+    except OSError as exc:
+        log.error("retention: cannot seal left-over %s: %s", plain, exc.strerror or exc)
+        return None
+
+
+async def _turns_of(sessions: async_sessionmaker[AsyncSession], plain: Path) -> list[CallerTurn] | None:
+    """The stored caller turns of the call a left-over file belongs to (by the path its row holds, else
+    by the session id in its name); ``None`` when no call row is found."""
+    async with sessions() as db:
+        call_id = await db.scalar(select(VoiceCall.id).where(VoiceCall.recording_path == str(plain)))
+        if call_id is None:
+            call_id = await db.scalar(select(VoiceCall.id).where(VoiceCall.session_id == session_of(plain)))
+        if call_id is None:
+            return None
+        rows = (
+            await db.execute(
+                select(ConversationTurn.content, ConversationTurn.created_at, ConversationTurn.timings)
+                .where(ConversationTurn.call_id == call_id, ConversationTurn.role == "caller")
+                .order_by(ConversationTurn.turn_number)
+            )
+        ).all()
+    out: list[CallerTurn] = []
+    for content, created, timings in rows:
+        stamp = created if created.tzinfo is not None else created.replace(tzinfo=UTC)
+        out.append(CallerTurn(content or "", stamp, float((timings or {}).get("audio_ms", 0.0) or 0.0)))
+    return out
 
 
 async def sweep(
@@ -137,7 +170,7 @@ async def sweep(
     sessions: async_sessionmaker[AsyncSession],
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    seal_after_s: float = 600.0,
+    seal_after_s: float = SEAL_AFTER_S,
 ) -> SweepResult:
     """Apply retention once (both passes of the module docstring)."""
     folder = await asyncio.to_thread(Path(settings.directory).resolve)
@@ -167,9 +200,23 @@ async def sweep(
     result.deleted += gone
     for old_file in old:
         result.cleared_rows += await _clear(sessions, str(old_file), None)
-    for plain, enc in await asyncio.to_thread(_seal, orphans, key):
-        result.sealed.append(enc)
-        await _repoint(sessions, str(plain), str(enc))
+    for plain in orphans:
+        try:
+            turns = await _turns_of(sessions, plain)
+        except Exception as exc:  # no turns to go by: silence the whole caller channel (fail closed)
+            log.error("retention: cannot read the turns of %s: %r", plain, exc)
+            turns = None
+        done = await asyncio.to_thread(_recover, plain, turns, key)
+        if done is None:
+            continue
+        sealed, spans = done
+        result.sealed.append(sealed)
+        if spans:
+            log.info(
+                "retention: left-over recording %s: caller audio silenced over %d span(s)%s",
+                sealed.name, spans, "" if turns is not None else " (no call row: whole caller channel)",
+            )
+        await _repoint(sessions, str(plain), str(sealed))
     await asyncio.to_thread(_prune_empty_dirs, folder)
     if result.deleted or result.cleared_rows or result.sealed:
         log.info("retention (%d days): %s", settings.retention_days, result.summary())
@@ -200,10 +247,12 @@ class RetentionSweeper:
         sessions: async_sessionmaker[AsyncSession],
         *,
         interval_s: float = 3600.0,
+        seal_after_s: float = SEAL_AFTER_S,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.interval_s = interval_s
+        self.seal_after_s = seal_after_s
         self.runs = 0
         self._started = False
         self._stop = asyncio.Event()
@@ -214,12 +263,14 @@ class RetentionSweeper:
         try:
             while not self._stop.is_set():
                 try:
-                    await sweep(self.settings, self.sessions)
+                    await sweep(self.settings, self.sessions, seal_after_s=self.seal_after_s)
                 except Exception as exc:
                     log.error("retention sweep failed (retrying in %g s): %r", self.interval_s, exc)
                 self.runs += 1
+                # the second pass comes just after a crash's left-overs have gone quiet long enough
+                wait = min(self.interval_s, self.seal_after_s + 1.0) if self.runs == 1 else self.interval_s
                 try:
-                    async with asyncio.timeout(self.interval_s):
+                    async with asyncio.timeout(wait):
                         await self._stop.wait()
                 except TimeoutError:
                     pass

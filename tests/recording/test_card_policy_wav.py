@@ -91,7 +91,11 @@ async def test_given_card_read_out_and_payment_link_when_call_ends_then_digits_s
     await talk_until(18)
     task = rec.stop()
     final = await task
-    assert final == rec.path and final.exists()
+    assert rec.path.name == "sess-rec-1.live.wav" and final == rec.path.with_name("sess-rec-1.wav")
+    assert final.exists() and not rec.path.exists()
+    assert final.stat().st_mode & 0o777 == 0o600  # issue 18 L7: not 0644, not even while written
+    for folder in (final.parent, final.parent.parent, final.parent.parent.parent, tmp_path / "rec"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
 
     params, data = read_wav(final)
     assert (params.nchannels, params.framerate, params.sampwidth) == (2, 8000, 2)
