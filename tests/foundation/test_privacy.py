@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -196,3 +198,31 @@ def test_given_tool_arguments_when_masked_then_secret_keys_hidden_and_cards_mask
     out = mask_arguments({"api_key": "k", "note": "card 4111111111111111", "nested": {"pin": "1234"}, "n": 2})
     assert out == {"api_key": "***", "note": "card [card ****1111]", "nested": {"pin": "***"}, "n": 2}
     assert luhn_ok("79927398713") and not luhn_ok("79927398710")
+
+
+async def test_given_whisper_card_lines_when_stored_and_call_closed_then_no_card_digits_in_the_raw_database_file(
+    sqlite_sessions: Any, tmp_path: Path
+) -> None:
+    """Issue 18 D1, probe 7: these lines were stored unchanged in conversation_turns.content and
+    voice_calls.transcript, and were in the raw DB bytes."""
+    from models.store import CallStore
+
+    store = CallStore(sqlite_sessions)
+    row = await store.open_call(session_id="sess-pci", channel_id="chan-pci")
+    lines = [
+        "My card number is 4,111, 1111,111, 1111, 1111,111, expiry 1228, security code 123.",
+        "For 111 111 111 111 111 111 111 111",
+        "The card is 555-55, 555-55, 555-4444. It expires on 927 in the CVV as 456. "
+        "My Amix is 3,780-800-202463-1005.",
+    ]
+    for text in lines:
+        await store.add_turn(row, "caller", text)
+    n = await store.add_turn(row, "agent", "You said 4111 1111 1111 111?")
+    await store.mark_turn_interrupted(row, n, "You said 4111 1111 1111")
+    await store.close_call(row)
+    await sqlite_sessions.kw["bind"].dispose()
+    raw = (tmp_path / "test.db").read_bytes()
+    for secret in (b"4,111", b"1111", b"111 111", b"555-55", b"4444", b"1228", b"security code 123", b"927",
+                   b"456", b"3,780", b"1005"):
+        assert secret not in raw, secret
+    assert b"[card ****]" in raw and b"[cvv ***]" in raw
