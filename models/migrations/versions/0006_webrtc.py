@@ -1,12 +1,12 @@
-"""webrtc (owned by the webrtc work; empty until that work fills it)
+"""webrtc: voice_calls.channel (phone | webrtc), so browser calls are told apart from phone calls
 
 Revision ID: 0006
 Revises: 0005
 """
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 import models.base  # noqa: F401
 
@@ -17,8 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("voice_calls") as batch:
+        batch.add_column(sa.Column("channel", sa.String(length=16), nullable=False, server_default="phone"))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("voice_calls") as batch:
+        batch.drop_column("channel")

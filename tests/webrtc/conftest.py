@@ -1,0 +1,8 @@
+"""Browser-call tests: the support module sits beside them (importable like tests/e2e's)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
