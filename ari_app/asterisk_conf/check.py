@@ -29,7 +29,9 @@ _PJSIP = re.compile(r"PJSIP/(?P<target>[^,&()\s]+)")
 _AGI_URL = re.compile(r"agi://(?P<host>[^:/,\s)]+)(?::(?P<port>\d+))?")
 _JUMPS = {"goto", "gosub"}
 _COND_JUMPS = {"gotoif", "gosubif", "gotoiftime", "execiftime"}
-_AMI_WRITE_ALLOWED = {"reporting", ""}
+# "system" only because res_pjsip registers PJSIPShowEndpoints/PJSIPShowContacts with that class;
+# everything that acts on calls (call, originate), configuration (config) or the CLI (command) stays out.
+_AMI_WRITE_ALLOWED = {"reporting", "system", ""}
 
 
 @dataclass(frozen=True)
@@ -396,7 +398,7 @@ def _check_manager(files: _Files, settings: Settings) -> None:
                     files.add(
                         "manager.conf",
                         item.line,
-                        f"AMI monitor user may write {','.join(extra)}: it needs only 'reporting' (read-only use)",
+                        f"AMI monitor user may write {','.join(extra)}: it needs only 'system,reporting' (list actions)",
                     )
     if ast.ami_enabled and _section(sections, ast.ami_user) is None:
         files.add("manager.conf", 0, f"no AMI user [{ast.ami_user}] (asterisk.ami_user)")

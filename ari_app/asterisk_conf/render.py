@@ -76,6 +76,38 @@ class _Templates:
             raise TemplateError(f"template {path}: placeholder {exc} has no value") from None
 
 
+def _env_name(label: str) -> str:
+    return "HOTEL_OPERATOR_" + label.upper().replace(".", "__")
+
+
+def secret_problems(settings: Settings) -> list[str]:
+    """Every secret the render needs that is missing or weak, all at once (not one per run).
+
+    The same conditions as :func:`render_text` uses to pick which secrets it needs, each named with
+    the environment variable that sets it.
+    """
+    ast, ph, trunk = settings.asterisk, settings.phones, settings.trunk
+    wanted: list[tuple[str, str, str]] = [("asterisk.ari_password", ast.ari_password.get_secret_value(), ast.ari_user)]
+    if ast.ami_enabled:
+        wanted.append(("asterisk.ami_password", ast.ami_password.get_secret_value(), ast.ami_user))
+    try:
+        has_phones = bool(phones(settings))
+    except RenderError:
+        has_phones = ph.front_desk_phones > 0 or ph.room_count > 0  # the clash is reported by render_text
+    if has_phones:
+        wanted.append(("phones.password", ph.password.get_secret_value(), ""))
+    if ph.webrtc:
+        wanted.append(("phones.webrtc_password", ph.webrtc_password.get_secret_value(), "webrtc-guest"))
+    if trunk.type == "twilio" or (trunk.type == "generic" and trunk.username):
+        wanted.append(("trunk.password", trunk.password.get_secret_value(), trunk.username))
+    problems = []
+    for label, value, username in wanted:
+        reason = weakness(value, username=username)
+        if reason is not None:
+            problems.append(f"{label} {reason} ({_env_name(label)})")
+    return problems
+
+
 def _secret(label: str, value: str, *, username: str = "") -> str:
     reason = weakness(value, username=username)
     if reason is not None:
@@ -163,6 +195,12 @@ def _contact_params(transport: str) -> str:
 
 def render_text(settings: Settings, *, templates: Path | None = None) -> dict[str, str]:
     """The whole configuration set as ``{file name: text}``; raises :class:`RenderError` first."""
+    problems = secret_problems(settings)
+    if len(problems) > 1:
+        raise RenderError(
+            f"{len(problems)} secrets must be fixed: {'; '.join(problems)}. Set strong secrets "
+            "(environment or secrets file; docs/deploy.md shows the lines) and render again"
+        )
     t = _Templates(templates_dir(templates))
     ast = settings.asterisk
     dep = settings.deploy
@@ -411,6 +449,7 @@ def _extensions(settings: Settings, t: _Templates, handsets: list[Phone]) -> str
         internal_block="".join(internal),
         outbound_block=outbound,
         webrtc_block=_webrtc_dialplan(settings, t),
+        dead_man_block=t.fill("parts/dead-man.tmpl"),
     )
 
 

@@ -249,9 +249,9 @@ def test_given_ip_before_username_when_checked_then_identifier_order_is_reported
         ("manager.conf", "secret = Ami-Pass-c81mz0vr", "secret = ", "AMI user hotel-monitor secret is empty"),
         (
             "manager.conf",
-            "write = reporting",
+            "write = system,reporting",
             "write = all",
-            "AMI monitor user may write all: it needs only 'reporting' (read-only use)",
+            "AMI monitor user may write all: it needs only 'system,reporting' (list actions)",
         ),
         (
             "http.conf",
