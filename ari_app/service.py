@@ -121,7 +121,14 @@ class Service:
                 health_parts={"ari": self.health_ari},
                 reload_ivr=self.reload_menus,
             )
-            runner = web.AppRunner(build_app(api), access_log=None)
+            app = build_app(api)
+            if settings.webrtc.enabled:  # browser calls (issue 14): page, token and signalling routes
+                from ari_app.webrtc import add_webrtc_routes
+
+                add_webrtc_routes(app, settings, self.store, conversation_factory(self.deps), metrics=self.metrics)
+                if hasattr(api, "public_paths"):  # the page and its socket carry their own call token
+                    api.public_paths += ("/voice/call", "/voice/webrtc")
+            runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             site = web.TCPSite(runner, settings.http.host, settings.http.port)
