@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ari_app.brain.context import CallContext
+from ari_app.brain.context import CallContext, Turn
 from ari_app.brain.events import Action, Say, ToolCalled
 from ari_app.calls.limits import LimitAction, LimitConfig, LimitsWatcher
 from ari_app.ivr.engine import IvrEngine, Outcome, State
@@ -69,6 +69,7 @@ class ConversationDeps:
     sound_loader: SoundLoader | None = None
     max_hold_s: float = 120.0
     limits_clock: Callable[[], float] | None = None  # call limits count on this clock (tests)
+    limits_sleep: Callable[[float], Awaitable[None]] | None = None  # ...and wait on this one
     ivr_clock: Callable[[], datetime] | None = None  # business hours are decided on this clock
     recordings: RecordingManager | None = None  # per-call recording (ari_app.recording); None: never
 
@@ -113,6 +114,9 @@ class _DialogSnapshot:
         ctx.llm_messages[:] = self.llm_messages
         ctx.llm_failed = self.llm_failed
 
+
+# What a re-adopted call hears instead of the greeting (the caller was greeted before the restart).
+RESUME_TEXT = "I'm sorry, we were cut off for a moment. Could you tell me again where we were?"
 
 # What a call limit says (prompt key in the language file, and the English fallback when the
 # language file has no such key).
@@ -165,6 +169,7 @@ class CallConversation:
             say=self._say_limit,
             end=self._end_for,
             clock=deps.limits_clock or asyncio.get_running_loop().time,
+            sleep=deps.limits_sleep or asyncio.sleep,
         )
         # per call: an engine failure on this call switches only this call to the keypad
         self.speech = deps.speech
@@ -196,6 +201,8 @@ class CallConversation:
         # recording (ari_app.recording): starts with the conversation and is finished however it ends
         recordings = self.deps.recordings
         recording = await recordings.start(self.session, self.ctx) if recordings is not None else None
+        if self.session.info.adopted:
+            await self._resume_history()
         try:
             error: Exception | None = None
             async with asyncio.TaskGroup() as tg:
@@ -374,10 +381,25 @@ class CallConversation:
         the commit gate until the turn can no longer be withdrawn (ari_app/speech/commit.py)."""
         return True
 
+    async def _resume_history(self) -> None:
+        """A re-adopted call (the service restarted while the caller waited): the brain gets the
+        stored conversation back as history, and the caller is not greeted a second time."""
+        try:
+            turns = await self.session.store.call_turns(self.session.info.call_row_id)
+        except Exception as exc:
+            log.warning("could not read the call's earlier turns: %r", exc)
+            return
+        self.ctx.turns.extend(
+            Turn(t.role, t.content, t.input_mode) for t in turns if t.role in ("caller", "agent")
+        )
+
     async def _greeting(self) -> str:
         if self.greeted:
             return ""
         self.greeted = True
+        if self.session.info.adopted:
+            await self._store_agent(RESUME_TEXT)
+            return RESUME_TEXT
         parts: list[str] = []
         async for ev in self.deps.brain.greet(self.ctx):
             if isinstance(ev, Say):

@@ -32,6 +32,7 @@ class CallInfo:
     asterisk_server: str = "pbx1"
     direction: str = "inbound"
     stasis_args: tuple[str, ...] = field(default_factory=tuple)
+    adopted: bool = False  # taken over after a restart or outage: the caller was greeted already
 
 
 @runtime_checkable

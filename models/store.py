@@ -43,6 +43,8 @@ class CallStore:
         self.sessions = sessions
         self._sequences: dict[int, _TurnSequence] = {}
         self.turn_conflicts = 0  # retries after another writer took a number (should stay 0)
+        # told the final status of every row this store closes (the metrics' calls-ended counter)
+        self.on_closed: Any = None
 
     async def open_call(
         self,
@@ -205,6 +207,14 @@ class CallStore:
             if role == "caller":
                 await self._note_sentiment(db, call_id, number, content)
 
+    async def call_turns(self, call_id: int) -> list[ConversationTurn]:
+        """The call's turns in order, withdrawn ones left out (what a re-adopted call resumes from)."""
+        async with self.sessions() as db:
+            q = select(ConversationTurn).where(
+                ConversationTurn.call_id == call_id, ConversationTurn.withdrawn.is_(False)
+            )
+            return list((await db.execute(q.order_by(ConversationTurn.turn_number))).scalars())
+
     async def mark_turn_withdrawn(self, call_id: int, turn_number: int) -> None:
         """A caller turn the caller went on from (an early end of turn, then more speech): the
         merged turn after it holds what they said, so this one leaves transcripts and history."""
@@ -323,6 +333,8 @@ class CallStore:
             call.status = status
             call.end_reason = end_reason
             call.transcript = "\n".join(f"{t.role}: {t.content}" for t in turns)
+        if self.on_closed is not None:
+            self.on_closed(status)
 
 
 def _aware(at: datetime) -> datetime:

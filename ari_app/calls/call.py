@@ -275,6 +275,7 @@ class Call:
             asterisk_server=self.host.server_name,
             direction=self.direction,
             stasis_args=self.args,
+            adopted=self.adopted,
         )
 
     def owned_bridge_name(self) -> str:

@@ -48,6 +48,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("ari_app.calls.manager")
 
 
+def _fell_back_to_desk(channel: Channel) -> bool:
+    """A caller our dead-man TIMEOUT(absolute) sent to the dialplan's ``T`` extension: only a
+    service that stopped refreshing it (dead) leaves a channel there."""
+    return channel.dialplan.exten == "T"
+
+
 @dataclass(frozen=True)
 class OriginateResult:
     channel_id: str
@@ -192,6 +198,7 @@ class CallManager:
         if not await self._hello():
             return
         error: AriError | None = None
+        crashed = False
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
             try:
@@ -208,10 +215,16 @@ class CallManager:
                         self._dispatch(item)
             except AriError as exc:
                 error = exc
+            except Exception:
+                crashed = True  # not a stop: the calls in hand did not complete (issue 18 L5)
+                raise
             finally:
                 self.connected.clear()
                 for call in list(self.calls.values()):
-                    call.end("service_stopping", CallStatus.COMPLETED)
+                    if crashed:
+                        call.end("service_error", CallStatus.FAILED)
+                    else:
+                        call.end("service_stopping", CallStatus.COMPLETED)
         self._tg = None
         if error is not None:
             raise error
@@ -478,21 +491,39 @@ class CallManager:
             # another process may serve another app on this Asterisk: only close rows whose channel
             # exists nowhere on the server
             try:
-                alive = {c.id for c in await self.client.list_channels()}
+                alive = {c.id: c for c in await self.client.list_channels()}
             except AriError as exc:
                 log.warning(
                     "reconcile: cannot list channels (%s); leaving %d row(s) open", exc, len(candidates)
                 )
                 candidates = []
-                alive = set()
+                alive = {}
             for row in candidates:
-                if row.channel_id in alive:
-                    continue
-                log.info(
-                    "reconcile: call row %d (channel %s) ended while we were away; closing it",
-                    row.id,
-                    row.channel_id,
-                )
+                found = alive.get(row.channel_id)
+                if found is not None and not _fell_back_to_desk(found):
+                    continue  # alive elsewhere (another app, another process): not ours to close
+                # the service lost this call (crash, kill): not a completed call (issue 18 L5); it
+                # ended no later than its last sign of life, not at this restart (issue 16 D11)
+                if found is not None:
+                    reason = "service_lost: sent to the front desk"
+                    log.info(
+                        "reconcile: call row %d: channel %s went to the dialplan's T extension while "
+                        "we were away (the dead-man timeout); closing the row",
+                        row.id,
+                        row.channel_id,
+                    )
+                else:
+                    reason = "ended_while_disconnected"
+                    log.info(
+                        "reconcile: call row %d (channel %s) ended while we were away; closing it",
+                        row.id,
+                        row.channel_id,
+                    )
                 self.stats.rows_closed_by_reconcile += 1
-                await self.store.close_call(row.id, CallStatus.COMPLETED, "ended_while_disconnected")
+                try:
+                    ended_at = await self.store.last_activity(row.id)
+                except Exception as exc:
+                    log.warning("reconcile: last activity of row %d: %r", row.id, exc)
+                    ended_at = None
+                await self.store.close_call(row.id, CallStatus.FAILED, reason, ended_at=ended_at)
         self.reconciled.set()

@@ -542,6 +542,10 @@ class StandinRest(StandinChannels):
             }
         )
 
+    def clear_failures(self) -> None:
+        """Forget every failure :meth:`fail_next` queued."""
+        self._fail_next.clear()
+
     def fail_next(
         self, op: str, status: int = 500, count: int = 1, message: str = "Internal Server Error"
     ) -> None:

@@ -1,0 +1,156 @@
+"""The conversation's side of the call limits and of re-adoption, on in-memory media whose frames
+are the clock (20 ms each): silence gets "Are you still there?" then a goodbye and a hang-up named
+``inactivity`` (issue 16 D4, issue 17 D9); a re-adopted call is not greeted again (issue 16 D11,
+issue 18 L5)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "speech"))
+
+from speechsupport import Driver, FakeSession, FakeStore, MemMedia, make_engines  # noqa: E402
+
+from ari_app.brain.context import CallContext  # noqa: E402
+from ari_app.brain.events import BrainEvent, Say  # noqa: E402
+from ari_app.conversation import RESUME_TEXT, CallConversation, ConversationDeps  # noqa: E402
+from ari_app.ivr.config import MenuStore  # noqa: E402
+from ari_app.session import CallInfo  # noqa: E402
+from ari_app.settings import Settings  # noqa: E402
+
+GREETING = "Thank you for calling Harbour View Hotel."
+
+
+class FrameClock:
+    """Time = frames delivered x 20 ms; ``sleep`` waits for frames, not for the wall clock."""
+
+    def __init__(self, media: MemMedia) -> None:
+        self.media = media
+
+    def now(self) -> float:
+        return self.media.tick_no * 0.02
+
+    async def sleep(self, seconds: float) -> None:
+        target = self.now() + seconds
+        while self.now() < target:  # noqa: ASYNC110 - the Driver advances the frames
+            await asyncio.sleep(0)
+
+
+class Brain:
+    name = "embedded"
+
+    def __init__(self) -> None:
+        self.greeted = 0
+        self.heard: list[str] = []
+
+    async def greet(self, ctx: CallContext) -> AsyncIterator[BrainEvent]:
+        self.greeted += 1
+        yield Say(GREETING)
+
+    async def respond(self, ctx: CallContext, text: str, mode: str = "speech") -> AsyncIterator[BrainEvent]:
+        self.heard.append(text)
+        yield Say("Certainly.")
+
+
+@dataclass
+class Control:
+    hangups: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    media: MemMedia | None = None
+
+    def note_end_reason(self, reason: str) -> None:
+        self.reasons.append(reason)
+
+    async def hangup(self, cause: str = "normal") -> None:
+        self.hangups.append(cause)
+        if self.media is not None:
+            await self.media.inbound.put(None)  # the call ends: no more audio
+
+    async def transfer(self, extension: str, context: str | None = None) -> None: ...
+
+    async def start_hold_music(self, moh_class: str = "default") -> None: ...
+
+    async def stop_hold_music(self) -> None: ...
+
+    async def play_sound(self, media: str) -> None: ...
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+
+class Store(FakeStore):
+    sessions: Any = None  # the brain context is built from it; these tests never query it
+
+
+class HistoryStore(Store):
+    def __init__(self, earlier: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.earlier = earlier
+
+    async def call_turns(self, call_id: int) -> list[Any]:
+        return [SimpleNamespace(role=r, content=c, input_mode="speech") for r, c in self.earlier]
+
+
+def _conversation(tmp_path: Path, store: Any, info: CallInfo, settings: Settings) -> tuple[Any, ...]:
+    media = MemMedia()
+    clock = FrameClock(media)
+    control = Control(media=media)
+    session = FakeSession(media, store, info=info, settings=settings, control=control)
+    brain = Brain()
+    deps = ConversationDeps(
+        settings=settings,
+        brain=brain,  # type: ignore[arg-type]
+        menus=MenuStore.from_settings(settings),
+        speech=make_engines(tmp_path),
+        limits_clock=clock.now,
+        limits_sleep=clock.sleep,
+    )
+    return CallConversation(deps, session), media, control, brain
+
+
+async def test_given_a_silent_caller_then_still_there_then_a_goodbye_and_the_call_ends_as_inactivity(
+    tmp_path: Path,
+) -> None:
+    settings = Settings()
+    settings.calls.inactivity_s = 2.0
+    store = Store()
+    conversation, media, control, _brain = _conversation(tmp_path, store, CallInfo("s1", 1, "c1"), settings)
+    run = asyncio.create_task(conversation.run())
+    drv = Driver(media)
+    await drv.until(lambda: bool(control.hangups), max_ticks=3000)
+    await asyncio.wait_for(run, 5)
+    agent = [t["content"] for t in store.rec.turns if t["role"] == "agent"]
+    assert agent[0] == GREETING
+    assert agent[1] == "Are you still there?"
+    assert "Goodbye" in agent[2] and len(agent) == 3
+    assert control.reasons == ["inactivity"] and control.hangups == ["normal"]
+    assert conversation.limits.actions == ["still_there", "inactivity_end"]
+    # each silence is counted from the end of what we said: 2 s = 100 frames, give or take a tick
+    voiced = media.voiced_ticks()
+    gaps = [b - a for a, b in zip(voiced, voiced[1:], strict=False) if b - a > 1]
+    assert len(gaps) == 2 and all(100 <= g <= 100 + 20 for g in gaps), gaps
+
+
+async def test_given_a_re_adopted_call_then_the_caller_is_not_greeted_again_and_history_is_kept(
+    tmp_path: Path,
+) -> None:
+    settings = Settings()
+    store = HistoryStore([("agent", GREETING), ("caller", "I'd like to book a room.")])
+    info = CallInfo("s2", 2, "c2", adopted=True)
+    conversation, media, control, brain = _conversation(tmp_path, store, info, settings)
+    run = asyncio.create_task(conversation.run())
+    drv = Driver(media)
+    await drv.until(lambda: bool(store.rec.turns), max_ticks=500)
+    await media.inbound.put(None)
+    await asyncio.wait_for(run, 5)
+    assert brain.greeted == 0
+    assert store.rec.turns[0]["content"] == RESUME_TEXT
+    assert [(t.role, t.text) for t in conversation.ctx.turns][:2] == [
+        ("agent", GREETING),
+        ("caller", "I'd like to book a room."),
+    ]
