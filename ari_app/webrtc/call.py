@@ -282,8 +282,9 @@ class WebRtcCall:
                 self.end(why, CallStatus.COMPLETED)
                 return
 
-    async def teardown(self) -> None:
-        """Release everything (idempotent); also for calls that never got past the answer."""
+    async def teardown(self, *, quiet: bool = False) -> None:
+        """Release everything (idempotent); also for calls that never got past the answer
+        (``quiet``: the page gets the refusal instead of an "ended" notice)."""
         if self.finished.is_set():
             return
         self.finished.set()
@@ -298,7 +299,8 @@ class WebRtcCall:
                 await self.store.close_call(self.row_id, status, reason[:64])
             except Exception as exc:
                 log.error("browser call %s: could not close the call row: %r", self.session_id[:8], exc)
-        await self._notify(signalling.encode("state", state="ended", reason=reason))
+        if not quiet:
+            await self._notify(signalling.encode("state", state="ended", reason=reason))
         log.info("browser call %s ended: %s (%s)", self.session_id[:8], reason, status)
 
     async def close_pc(self) -> None:

@@ -72,8 +72,12 @@ class WebRtcGateway:
         metrics: Metrics | None = None,
         clock: MediaClock | None = None,
         wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        watch_interval_s: float = 1.0,
     ) -> None:
         cfg = settings.webrtc
+        self.monotonic = monotonic  # the idle and duration limits are measured on this clock
+        self.watch_interval_s = watch_interval_s
         self.settings = settings
         self.store = store
         self.conversation = conversation
@@ -185,14 +189,14 @@ class WebRtcGateway:
 
         call = WebRtcCall(
             settings=self.settings, store=self.store, conversation=self.conversation, client=client,
-            send=send, clock=self.clock,
+            send=send, clock=self.clock, monotonic=self.monotonic, watch_interval_s=self.watch_interval_s,
         )
         self.calls[call.session_id] = call
         try:
             try:
                 answer = await call.answer(offer.sdp)
             except SignallingError as exc:
-                await call.teardown()
+                await call.teardown(quiet=True)
                 return await self._refuse(ws, exc.code, str(exc), signalling.CLOSE_BAD_REQUEST)
             await ws.send_str(signalling.encode("answer", sdp=answer, session=call.session_id))
             # the call and the socket reader: whichever ends first ends the other
@@ -251,9 +255,12 @@ def add_webrtc_routes(
     *,
     metrics: Metrics | None = None,
     clock: MediaClock | None = None,
+    **options: Any,
 ) -> WebRtcGateway:
-    """Register the page, token and signalling routes on ``app``; the app's shutdown ends live calls."""
-    gateway = WebRtcGateway(settings, store, conversation, metrics=metrics, clock=clock)
+    """Register the page, token and signalling routes on ``app``; the app's shutdown ends live calls.
+
+    ``options`` go to :class:`WebRtcGateway` (``wall``, ``monotonic``, ``watch_interval_s``: tests)."""
+    gateway = WebRtcGateway(settings, store, conversation, metrics=metrics, clock=clock, **options)
     app.router.add_get("/voice/call", gateway.page)
     app.router.add_get("/voice/call.js", gateway.script)
     app.router.add_post("/voice/call/token", gateway.token)

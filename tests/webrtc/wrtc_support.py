@@ -54,7 +54,7 @@ class Server:
 @contextlib.asynccontextmanager
 async def running_server(
     tmp_path: Path, conversation: Callable[[Any], Awaitable[None]], env: dict[str, str] | None = None,
-    settings: Settings | None = None,
+    settings: Settings | None = None, **options: Any,
 ) -> AsyncIterator[Server]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'webrtc.db'}"
     await asyncio.to_thread(upgrade, url)
@@ -64,7 +64,7 @@ async def running_server(
     sessions = session_factory(engine)
     store = CallStore(sessions)
     app = web.Application()
-    gateway = add_webrtc_routes(app, settings, store, conversation)
+    gateway = add_webrtc_routes(app, settings, store, conversation, **options)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
