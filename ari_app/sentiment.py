@@ -54,3 +54,21 @@ def label(value: float) -> Label:
     if value >= 0.05:
         return "positive"
     return "neutral"
+
+
+def call_sentiment(mean: float | None, not_understood: int) -> tuple[float, Label]:
+    """The call's sentiment once the operator failed to understand the caller ``not_understood`` times.
+
+    VADER scores words, and the words of a caller who is not understood are often polite
+    ("sorry", "please", "thank you") or gibberish that happens to score above zero; such a call is
+    not a happy one. Any turn not understood caps the call at neutral; three (the point where the
+    operator gives up and hands the caller on) make it negative whatever the words scored.
+    """
+    value = 0.0 if mean is None else float(mean)
+    if not_understood <= 0:
+        return round(value, 4), label(value)
+    if not_understood >= 3:
+        value = min(value, -0.05)
+        return round(value, 4), "negative"
+    value = min(value, 0.0)
+    return round(value, 4), label(value) if value <= -0.05 else "neutral"

@@ -86,8 +86,19 @@ class DialogState:
     last_prompt: str = ""
     room_types: list[dict[str, Any]] = field(default_factory=list)
     modify: ModifyDraft = field(default_factory=ModifyDraft)
+    rooms: int = 1
+    date_source: str = ""  # in (arrival + nights) | range (both dates): what a bare "no, the fifth" corrects
+    listed: int = 0  # how many of ``options`` the offer named aloud
+    name_spelled: bool = False  # the caller spelled (or confirmed the spelling of) the name
+    not_understood: int = 0  # turns not understood over the whole call (``failures`` resets)
+    resume_stage: str = ""  # the stage to return to when the caller does not end the call after all
+    cancel_found: list[dict[str, Any]] = field(default_factory=list)  # the caller's bookings, to pick one
 
     def reset_booking(self) -> None:
+        self.rooms = 1
+        self.date_source = ""
+        self.listed = 0
+        self.name_spelled = False
         self.check_in = self.check_out = None
         self.pending_nights = None
         self.adults = None

@@ -52,6 +52,12 @@ _NATO = {
     "uniform": "u", "victor": "v", "whiskey": "w", "whisky": "w", "xray": "x", "yankee": "y", "zulu": "z",
 }  # fmt: skip
 
+_HOMOPHONES = {"for": 4, "to": 2, "too": 2}
+_COUNTED = frozenset(
+    {"adults", "people", "persons", "guests", "nights", "rooms", "children", "kids", "grownups", "travelers",
+     "travellers"}
+)  # fmt: skip
+
 _TOKEN = re.compile(r"\d+(?:st|nd|rd|th)?|[a-z]+(?:'[a-z]+)?|@")
 _NUMERIC_DATE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b|\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b")
 
@@ -82,6 +88,13 @@ def tokenize(text: str) -> list[Tok]:
             out.append(Tok(w, None, digits="0"))
         else:
             out.append(Tok(w))
+    # Whisper writes "four" as "for" and "two" as "to"/"too" ("a room for for people", "to adults"):
+    # before a counted plural noun, with no number already in front of it, they can only be numbers.
+    for i in range(len(out) - 1):
+        prev_num = i > 0 and out[i - 1].num is not None
+        if out[i].word in _HOMOPHONES and out[i + 1].word in _COUNTED and not prev_num:
+            value = _HOMOPHONES[out[i].word]
+            out[i] = Tok(out[i].word, value, digits=str(value))
     # "twenty" + "five" -> 25, "thirty" + "first" -> 31st
     merged: list[Tok] = []
     for tok in out:
@@ -124,6 +137,7 @@ def has_any(padded: str, phrases: tuple[str, ...] | frozenset[str]) -> bool:
 class DateMention:
     start: int  # token index, for role detection
     role: str | None  # "in" | "out" | None
+    negated: bool = False  # "not the fourth": the date being replaced, not a new one
     year: int | None = None
     month: int | None = None
     day: int | None = None
@@ -131,6 +145,7 @@ class DateMention:
     modifier: str = ""  # next | this
     relative: int | None = None
     exact: date | None = None
+    tonight: bool = False
 
 
 @dataclass
@@ -141,6 +156,8 @@ class DateSlots:
     single_is_bare_day: bool = False  # the one date mentioned was a bare "the 5th" (any role)
     nights: int | None = None
     error: str | None = None
+    replaces: date | None = None  # "not the fourth, the fifth": the date the caller takes back
+    replaces_is_bare_day: bool = False
 
     @property
     def any(self) -> bool:
@@ -172,7 +189,74 @@ def _role_before(toks: list[Tok], i: int) -> str | None:
     return None
 
 
-def _find_mentions(text: str, toks: list[Tok]) -> list[DateMention]:
+def easter_sunday(year: int) -> date:
+    """Western (Gregorian) Easter, by the anonymous Gregorian computus."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    m = (32 + 2 * e + 2 * i - h - k) % 7
+    n = (a + 11 * h + 22 * m) // 451
+    month, day = divmod(h + m - 7 * n + 114, 31)
+    return date(year, month, day + 1)
+
+
+def _next_fixed(today: date, month: int, day: int) -> date:
+    """The year rule for holidays: the next such date from today (today itself counts)."""
+    this_year = date(today.year, month, day)
+    return this_year if this_year >= today else date(today.year + 1, month, day)
+
+
+def _next_easter(today: date, offset: int) -> date:
+    """A day ``offset`` days from Easter Sunday, in the first year where it is not yet past."""
+    for year in (today.year, today.year + 1):
+        d = easter_sunday(year) + timedelta(days=offset)
+        if d >= today:
+            return d
+    return easter_sunday(today.year + 2) + timedelta(days=offset)
+
+
+def _holiday_at(toks: list[Tok], i: int, today: date) -> tuple[list[date], int] | None:
+    """A named holiday starting at token ``i``: its date (or arrival and departure for a holiday
+    weekend) and how many tokens it spans."""
+    w = toks[i].word
+    nxt = toks[i + 1].word if i + 1 < len(toks) else ""
+    nxt2 = toks[i + 2].word if i + 2 < len(toks) else ""
+    if w == "new" and nxt in ("year's", "years", "year"):
+        if nxt2 == "eve":
+            return [_next_fixed(today, 12, 31)], 3
+        return [_next_fixed(today, 1, 1)], 3 if nxt2 == "day" else 2
+    if w in ("christmas", "xmas"):
+        if nxt == "eve":
+            return [_next_fixed(today, 12, 24)], 2
+        return [_next_fixed(today, 12, 25)], 2 if nxt == "day" else 1
+    if w == "boxing" and nxt == "day":
+        return [_next_fixed(today, 12, 26)], 2
+    if w == "easter":
+        if nxt in ("weekend", "holiday", "holidays"):
+            friday = _next_easter(today, -2)
+            return [friday, friday + timedelta(days=3)], 2  # Good Friday to Easter Monday
+        if nxt == "monday":
+            return [_next_easter(today, 1)], 2
+        if nxt == "saturday":
+            return [_next_easter(today, -1)], 2
+        return [_next_easter(today, 0)], 2 if nxt == "sunday" else 1
+    if w == "good" and nxt == "friday":
+        return [_next_easter(today, -2)], 2
+    if w in ("valentine's", "valentines") and nxt == "day":
+        return [_next_fixed(today, 2, 14)], 2
+    if w == "thanksgiving":
+        for year in (today.year, today.year + 1):
+            first = date(year, 11, 1)
+            day = first + timedelta(days=(3 - first.weekday()) % 7 + 21)  # fourth Thursday
+            if day >= today:
+                return [day], 1
+    return None
+
+
+def _find_mentions(text: str, toks: list[Tok], today: date) -> list[DateMention]:
     found: list[DateMention] = []
     n = len(toks)
     i = 0
@@ -234,12 +318,25 @@ def _find_mentions(text: str, toks: list[Tok]) -> list[DateMention]:
             found.append(DateMention(start, _role_before(toks, start), weekday=WEEKDAYS[w], modifier=mod))
             i += 1
             continue
+        holiday = _holiday_at(toks, i, today)
+        if holiday is not None:
+            days, width = holiday
+            if len(days) == 2:  # a holiday weekend: arrival and departure
+                found.append(DateMention(i, "in", exact=days[0]))
+                found.append(DateMention(i, "out", exact=days[1]))
+            else:
+                found.append(DateMention(i, _role_before(toks, i), exact=days[0]))
+            i += width
+            continue
         if w in ("today", "tonight"):
-            found.append(DateMention(i, _role_before(toks, i), relative=0))
+            found.append(DateMention(i, _role_before(toks, i), relative=0, tonight=w == "tonight"))
         elif w == "tomorrow":
             rel = 2 if i >= 2 and toks[i - 1].word == "after" and toks[i - 2].word == "day" else 1
             found.append(DateMention(i, _role_before(toks, i), relative=rel))
         i += 1
+    for m in found:
+        before = [toks[j].word for j in range(max(0, m.start - 2), m.start)]
+        m.negated = "not" in before or before[-2:] == ["instead", "of"]
     # numeric dates ("12/3", "2026-12-03") come from the raw text and replace word-based guesses
     if _NUMERIC_DATE.search(text):
         found = []
@@ -323,8 +420,17 @@ def _nights(toks: list[Tok]) -> int | None:
 
 
 def parse_dates(text: str, toks: list[Tok], today: date, anchor_in: date | None = None) -> DateSlots:
-    mentions = _find_mentions(text, toks)
+    mentions = _find_mentions(text, toks, today)
     slots = DateSlots(nights=_nights(toks))
+    negated = [m for m in mentions if m.negated]
+    if negated and len(mentions) - len(negated) == 1:
+        # "no, not the fourth, the fifth": one date taken back, one given in its place
+        old = negated[0]
+        slots.replaces, _ = _resolve(old, today, None)
+        slots.replaces_is_bare_day = old.month is None and old.weekday is None and old.exact is None
+        mentions = [m for m in mentions if not m.negated]
+    if len(mentions) == 1 and mentions[0].tonight and slots.nights is None and mentions[0].role != "out":
+        slots.nights = 1  # "a room tonight": one night unless the caller says otherwise
     if not mentions:
         padded = words_of(toks)
         if " weekend " in padded:
@@ -358,7 +464,9 @@ def parse_dates(text: str, toks: list[Tok], today: date, anchor_in: date | None 
         slots.check_in, slots.check_out, slots.error = d_in, d_out, err
         return slots
     m = mentions[0]
-    slots.single_is_bare_day = m.month is None and m.weekday is None and m.relative is None
+    slots.single_is_bare_day = (
+        m.month is None and m.weekday is None and m.relative is None and m.exact is None
+    )
     if m.role == "out":
         d, slots.error = _resolve(m, today, anchor_in)
         slots.check_out = d
@@ -438,6 +546,19 @@ def parse_guests(toks: list[Tok], expecting: bool = False) -> Guests:
             people = qty
         elif nxt == "of" and nxt2 == "us" and t.num is not None:
             people = qty
+        elif (
+            i > 0
+            and toks[i - 1].word == "for"
+            and t.num is not None
+            and 1 <= t.num <= 12
+            and not t.ordinal
+            and nxt not in _NOT_DAY_NEXT
+            and nxt not in MONTHS
+            and nxt not in _CHILD_WORDS
+            and nxt not in ("and", "more", "extra", "or", "o'clock", "oclock", "p", "a")
+            and people is None
+        ):
+            people = qty  # "next weekend for two": a count of people with no noun after it
     if " family of " in padded:
         idx = [t.word for t in toks].index("family")
         if idx + 2 < len(toks) and toks[idx + 2].num:
@@ -452,12 +573,46 @@ def parse_guests(toks: list[Tok], expecting: bool = False) -> Guests:
         ):
             g.adults = 2
     if g.adults is None and expecting:
-        nums = [t for t in toks if t.num is not None and not t.ordinal and 0 < t.num < 1000]
+        nums = [
+            t
+            for i, t in enumerate(toks)
+            if t.num is not None
+            and not t.ordinal
+            and 0 < t.num < 1000
+            and (i + 1 >= len(toks) or toks[i + 1].word not in ("room", "rooms"))
+        ]
         if nums:
             g.adults = nums[0].num
             if len(nums) > 1 and g.children is None and " and " in padded:
                 g.children = nums[1].num
     return g
+
+
+def parse_rooms(toks: list[Tok]) -> int | None:
+    """ "two rooms", "2 double rooms", "three standard queen rooms", "one room": how many rooms."""
+    for i, t in enumerate(toks):
+        if t.num is None or t.ordinal or not 1 <= t.num <= 20:
+            continue
+        for j in range(i + 1, min(i + 4, len(toks))):
+            w = toks[j].word
+            if w in ("room", "rooms"):
+                if w == "room" and t.num != 1:
+                    break  # "a 2 room suite"
+                return t.num
+            if toks[j].num is not None or w in (
+                "for",
+                "and",
+                "with",
+                "of",
+                "night",
+                "nights",
+                "adults",
+                "people",
+            ):
+                break
+    if has_any(words_of(toks), ("separate rooms", "two separate rooms")):
+        return 2
+    return None
 
 
 def parse_pets(toks: list[Tok]) -> bool | None:
@@ -615,56 +770,158 @@ def yes_no(toks: list[Tok]) -> bool | None:
 
 # ------------------------------------------------------------------------------------ names, phones, codes
 
-_NAME_PREFIXES = (
-    "my name is", "the name is", "name is", "it's under", "it is under", "under the name", "under", "this is",
-    "it's", "it is", "i am", "i'm", "call me", "the name's", "names", "name",
+_STRONG_PREFIXES = ("my name is", "the name is", "name is", "my name's", "the name's", "name's")
+_SOFT_PREFIXES = (
+    "it's under", "it is under", "under the name", "under", "this is", "it's", "it is", "i am", "i'm",
+    "call me", "names", "name", "the name", "surname is", "last name is", "first name is",
 )  # fmt: skip
+_INTRO_PREFIXES = (
+    "this is",
+    "i'm",
+    "i am",
+    "it's",
+)  # a name before it was asked for: "Hi, this is Priya Patel"
 _NOT_NAME = frozenset(
     {"room", "rooms", "book", "booking", "want", "like", "need", "looking", "the", "a", "an", "for", "night", "nights",
      "yes", "no", "what", "how", "when", "where", "why", "can", "could", "would", "do", "does", "is", "are", "you",
      "your", "please", "thanks", "thank", "sorry", "hotel", "reservation", "cancel", "price", "available", "check",
      "select", "drop", "table", "from", "insert", "delete", "update", "union", "and", "or", "to", "with",
      "hello", "hi", "hey", "um", "uh", "ok", "okay", "sure", "not", "dont", "don't", "know", "person", "operator",
-     "menu", "human", "agent", "again", "repeat", "said", "say", "it", "that", "this", "of", "in", "on", "at", "me"}
+     "menu", "human", "agent", "again", "repeat", "said", "say", "it", "that", "this", "of", "in", "on", "at", "me",
+     "that's", "thats", "right", "correct", "exactly", "fine", "good", "great", "perfect", "sounds", "it's", "its",
+     "true", "indeed", "wrong", "bye", "goodbye", "all", "done", "was", "be", "we", "us", "just", "here", "there",
+     "calling", "interested", "wondering", "trying", "hoping", "going", "planning", "staying", "travelling",
+     "traveling", "double", "single", "queen", "king", "suite", "standard", "deluxe", "cheapest", "one", "first",
+     "last", "second", "other", "same", "number", "phone", "card", "credit", "adult", "adults", "people", "guests",
+     "change", "modify", "spell", "spelled", "spelling", "letter", "letters", "mister", "missus", "miss"}
 )  # fmt: skip
 _FILLER = frozenset(
-    {"um", "uh", "er", "hmm", "well", "so", "yes", "yeah", "sure", "ok", "okay", "please", "oh"}
-)
-_NAME_CHARS = re.compile(r"^[a-z][a-z'\-]*$")
+    {"um", "uh", "er", "hmm", "well", "so", "yes", "yeah", "sure", "ok", "okay", "please", "oh", "mr", "mrs", "ms",
+     "dr", "it", "is", "that's", "thats", "right", "correct", "and"}
+)  # fmt: skip
+_NAME_STOP = frozenset(
+    {"and", "my", "phone", "number", "email", "e", "mail", "i", "from", "at", "i'd", "i'm", "please", "thanks",
+     "thank", "calling", "with", "for", "i'll", "we", "we'd", "we're", "spelled", "spelt", "that's", "as"}
+)  # fmt: skip
+_NAME_WORD = re.compile(r"^[^\W\d_]+(?:['\-][^\W\d_]+)*$")
+_LETTER = re.compile(r"^[^\W\d_]$")
+
+
+def _find_prefix(low: str, prefixes: tuple[str, ...], *, anywhere: bool) -> int | None:
+    """Offset just after the first prefix found (as whole words), or None."""
+    best: int | None = None
+    for p in prefixes:
+        pat = rf"(?:^|[^\w']){re.escape(p)}(?=[^\w']|$)" if anywhere else rf"^{re.escape(p)}(?=[^\w']|$)"
+        m = re.search(pat, low)
+        if m and (best is None or anywhere is False):
+            return m.end()
+    return best
+
+
+def _strip_fillers(low: str) -> str:
+    """Leading fillers and acknowledgements ("yes, it's …", "um, so …") before the answer itself."""
+    while True:
+        m = re.match(r"^[\s,.!?;:\-]*([^\W\d_]+(?:'[^\W\d_]+)?)\b", low)
+        if not m or m.group(1) not in _FILLER:
+            return low.lstrip(" ,.!?;:-")
+        low = low[m.end() :]
+
+
+def spelled_letters(text: str) -> str | None:
+    """A run of two or more single letters ("P A T E L", "l-o-p-e-z", "A. N. A."), joined, or None."""
+    parts = [w for w in re.split(r"[\s,.;:\-]+", text.lower()) if w]
+    best: list[str] = []
+    cur: list[str] = []
+    for w in [*parts, ""]:
+        if _LETTER.match(w):
+            cur.append(w)
+            continue
+        if len(cur) > len(best):
+            best = cur
+        cur = []
+    return "".join(best) if len(best) >= 2 else None
+
+
+def _cap(word: str) -> str:
+    """Mary-Jane, O'Brien, D'Angelo, Zoë, Ñúñez-Müller: each part of a name starts upper-case."""
+    parts = re.split(r"([\-'])", word)
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        after_apostrophe = i >= 2 and parts[i - 1] == "'"
+        if after_apostrophe and len(parts[i - 2]) > 1:
+            out.append(part)  # "O'Brien" but "Jean's" stays as is
+        else:
+            out.append(part[:1].upper() + part[1:])
+    return "".join(out)
+
+
+def apply_spelling(name: str, letters: str) -> str:
+    """The name with the spelled word put in: the word it spells already, else the word starting
+    with the same letter (the surname when both or neither do)."""
+    words = name.split()
+    low = [w.lower().replace("-", "").replace("'", "") for w in words]
+    if letters in low:
+        return name
+    same_start = [i for i, w in enumerate(low) if w[:1] == letters[:1]]
+    at = same_start[-1] if same_start else len(words) - 1
+    words[at] = _cap(letters)
+    return " ".join(words)
 
 
 def parse_name(text: str, expecting: bool) -> str | None:
-    """A person's name: after "my name is …" anywhere, or the whole short answer when one was asked for."""
-    low = " " + re.sub(r"[^a-z' \-]", " ", text.lower()) + " "
-    low = re.sub(r"\s+", " ", low)
-    rest: str | None = None
-    for p in _NAME_PREFIXES[:3]:
-        if f" {p} " in low:
-            rest = low.split(f" {p} ", 1)[1]
+    """A person's name: after "my name is …" anywhere, or the whole short answer when one was asked
+    for, or after "this is …" / "I'm …" when it is capitalised as names are. Letters the caller
+    spells ("Patel, P A T E L") fix the spelling. Any alphabet: accents and non-Latin letters stay."""
+    if re.search(r"[0-9;=()*@<>{}\[\]\\/]", text):
+        return None
+    original = text.replace("\u2019", "'")
+    low = original.lower()
+    same_length = len(low) == len(original)
+    at = _find_prefix(low, _STRONG_PREFIXES, anywhere=True)
+    intro = False
+    if at is None and expecting:
+        stripped = _strip_fillers(low)
+        offset = len(low) - len(stripped)
+        soft = _find_prefix(stripped, _SOFT_PREFIXES, anywhere=False)
+        at = offset + (soft or 0)
+    if at is None:
+        at = _find_prefix(low, _INTRO_PREFIXES, anywhere=True)
+        intro = True
+    if at is None:
+        return None
+    rest = _strip_fillers(low[at:])
+    rest_at = len(low) - len(rest)
+    segments = [seg for seg in re.split(r"[,.!?;:]+(?:\s|$)|\s-\s", rest)]
+    if not segments or not segments[0].strip():
+        return None
+    first = segments[0]
+    letters = spelled_letters(first)
+    words: list[str] = []
+    if letters and all(_LETTER.match(w) for w in first.split()):
+        words, letters = [letters], None  # spelled out only: "j o h n"
+    for w in first.split() if not words else []:
+        if w in _NAME_STOP:
             break
-    if rest is None and not expecting:
+        if _LETTER.match(w) and words and letters:
+            break  # "lopez l o p e z": the spelling starts
+        words.append(w)
+    if letters is None and len(segments) > 1:
+        letters = spelled_letters(" ".join(segments[1:3]))
+    if not words or len(words) > 4:
         return None
-    if rest is None:
-        rest = low
-        for p in _NAME_PREFIXES:
-            if rest.strip().startswith(p + " "):
-                rest = rest.strip()[len(p) :]
-                break
-    words = [w for w in rest.split() if w not in _FILLER]
-    picked: list[str] = []
-    for w in words:
-        if w in ("and", "my", "phone", "number", "email", "e", "mail", "i", "from", "at"):
-            break
-        picked.append(w)
-    if not picked or len(picked) > 4:
+    if any(w in _NOT_NAME or not _NAME_WORD.match(w) for w in words):
         return None
-    if all(len(w) == 1 for w in picked) and len(picked) >= 2:
-        picked = ["".join(picked)]  # spelled out: "j o h n"
-    if any(w in _NOT_NAME or not _NAME_CHARS.match(w) for w in picked):
-        return None
-    if re.search(r"[0-9;=()*]", text):
-        return None
-    return " ".join(w[:1].upper() + w[1:] for w in picked)
+    if intro:
+        if expecting is False and (len(words) > 3 or any(w.endswith("ing") for w in words)):
+            return None
+        if same_length:
+            shown = original[rest_at : rest_at + len(first)].split()
+            if not shown or not all(w[:1].isupper() for w in shown[: len(words)]):
+                return None  # "I'm looking for…", "this is great": not capitalised, not a name
+    name = " ".join(_cap(w) for w in words)
+    if letters and len(letters) >= 2 and not all(len(w) == 1 for w in words):
+        name = apply_spelling(name, letters)
+    return name
 
 
 def digit_runs(toks: list[Tok]) -> list[str]:
@@ -840,7 +1097,8 @@ _SQLISH = re.compile(
 _HUMAN_WORDS = frozenset({"person", "human", "agent", "operator", "representative", "receptionist", "someone",
                           "somebody", "staff", "manager", "reception", "people"})  # fmt: skip
 _HUMAN_VERBS = ("talk to", "speak to", "speak with", "talk with", "connect me", "transfer me", "put me through",
-                "get me", "i want a", "i need a", "real person", "live person", "front desk", "a human")  # fmt: skip
+                "real person", "live person", "front desk", "a human")  # fmt: skip
+_WEAK_HUMAN_VERBS = ("get me", "i want a", "i need a")  # "I need a room for two people" is a booking
 _BOOK_WORDS = frozenset({"book", "booking", "reserve", "reservation", "room", "rooms", "available", "availability",
                          "vacancy", "vacancies", "stay", "staying", "night", "nights", "accommodation"})  # fmt: skip
 _PRICE_WORDS = (
@@ -872,6 +1130,9 @@ _MODIFY_PHRASES = (
     "move it", "update my", "switch to", "switch rooms", "upgrade", "make it", "instead", "one more adult",
     "another adult", "one more person", "another person", "one more guest", "another guest", "add a child",
     "add one", "add an adult", "add a guest", "add a person", "add my", "different room", "stay longer",
+    "i booked", "we booked", "i've booked", "we've booked", "already booked", "i have a booking",
+    "i have a reservation", "we have a booking", "we have a reservation", "i made a booking",
+    "i made a reservation", "we made a booking", "we made a reservation", "extend my", "extend our",
 )  # fmt: skip
 
 
@@ -885,6 +1146,39 @@ class Understanding:
     sqlish: bool = False
 
 
+_FAREWELLS = ("bye", "goodbye", "good bye", "bye bye", "that's all", "that is all", "nothing else", "hang up",
+              "that's it", "that will be all", "i'm done", "all set", "take care", "have a good day",
+              "have a nice day", "have a great day", "see you")  # fmt: skip
+# what may come with a farewell in a turn that is a farewell and nothing else
+_FAREWELL_COMPANY = frozenset(
+    {"no", "nope", "nah", "thanks", "thank", "you", "very", "much", "so", "ok", "okay", "great", "perfect",
+     "alright", "that's", "thats", "that", "all", "it", "for", "now", "then", "well", "oh", "um", "uh", "again",
+     "bye", "goodbye", "good", "have", "a", "nice", "day", "night", "evening", "take", "care", "see", "later",
+     "everything", "is", "i'm", "done", "set", "really", "appreciate", "lovely", "cheers", "wonderful", "awesome",
+     "sir", "madam", "hang", "up", "will", "be", "else", "nothing", "helpful", "help", "your", "the", "hi", "hello",
+     "yes", "yeah", "fine", "was", "we're", "i", "think", "just", "wanted", "to", "say", "kind", "soon", "speak", "talk", "appreciated", "thankyou", "ta", "brilliant", "excellent", "sure"}
+)  # fmt: skip
+_CARD_WORDS = ("credit card", "debit card", "card number", "my card", "the card", "card is", "visa", "mastercard",
+               "master card", "amex", "american express", "cvv", "cvc", "security code", "expiry", "expiration",
+               "expires", "card details", "long number on")  # fmt: skip
+
+
+def is_farewell_only(toks: list[Tok]) -> bool:
+    """A farewell and nothing else: "no that's all thanks bye". A farewell word in a turn that asks
+    for something ("Bye, I would like to book…": Whisper's "Bye" for "Hi") is not one."""
+    padded = words_of(toks)
+    if not has_any(padded, _FAREWELLS):
+        return False
+    return all(t.word in _FAREWELL_COMPANY for t in toks)
+
+
+def mentions_card(text: str, toks: list[Tok]) -> bool:
+    """The caller is reading out (or about to read out) card details, which we never take by voice."""
+    if has_any(words_of(toks), _CARD_WORDS):
+        return True
+    return any(len(run.lstrip("+")) >= 12 for run in digit_runs(toks))
+
+
 def detect_intent(text: str, toks: list[Tok], info_hit: bool, has_slots: bool) -> str | None:
     padded = words_of(toks)
     if has_any(padded, ("repeat that", "say that again", "come again", "pardon", "what did you say")):
@@ -893,14 +1187,15 @@ def detect_intent(text: str, toks: list[Tok], info_hit: bool, has_slots: bool) -
         padded, ("call me back", "call back", "callback", "ring me back", "give me a call", "call me later")
     ):
         return "callback"
-    if (has_any(padded, _HUMAN_VERBS) and (has_any(padded, _HUMAN_WORDS) or " front desk " in padded)) or (
-        len(toks) <= 3 and any(t.word in _HUMAN_WORDS for t in toks)
+    booking_words = any(t.word in _BOOK_WORDS for t in toks) or has_slots
+    asks_person = has_any(padded, _HUMAN_VERBS) or (has_any(padded, _WEAK_HUMAN_VERBS) and not booking_words)
+    if (asks_person and (has_any(padded, _HUMAN_WORDS) or " front desk " in padded)) or (
+        len(toks) <= 3 and any(t.word in _HUMAN_WORDS - {"people"} for t in toks) and not booking_words
     ):
         return "human"
     if " menu " in padded or " keypad " in padded:
         return "menu"
-    if has_any(padded, ("bye", "goodbye", "good bye", "that's all", "that is all", "nothing else", "hang up",
-                        "that's it", "that will be all", "i'm done", "all set")):  # fmt: skip
+    if is_farewell_only(toks):
         return "goodbye"
     if " cancel " in padded or " cancellation " in padded:
         if has_any(padded, ("policy", "free", "refund", "refundable", "fee", "charge")) and not has_any(

@@ -24,16 +24,26 @@ from ari_app.brain.nlu import (
     DateSlots,
     Guests,
     Tok,
+    apply_spelling,
     has_any,
     parse_email,
     parse_name,
     parse_pets,
     parse_phone,
+    parse_rooms,
+    spelled_letters,
     words_of,
 )
 from ari_app.brain.sentences import split_sentences
 from ari_app.tools.errors import NotAvailable
 from ari_app.tools.hotel import short_date, spoken_code, spoken_money
+
+
+def month_day(d: date) -> str:
+    """ "December 4th": the short form for offers, where the weekday only makes the reply longer."""
+    day = d.day
+    suffix = "th" if 11 <= day % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{d:%B} {day}{suffix}"
 
 
 class BookingDialog(DialogBase):
@@ -65,22 +75,50 @@ class BookingDialog(DialogBase):
         if dates.error:
             return False, f"Sorry, {dates.error}. Which date did you mean?"
         single = dates.single
+        source = st.date_source
+        corrected = False
+        stay_known = ci is not None and co is not None and st.stage not in ("ask_dates", "ask_checkout")
+        if dates.replaces is not None and single is not None and ci is not None:
+            # "no, not the fourth, the fifth": change the date that was the fourth, keep the other
+            old, bare = dates.replaces, dates.replaces_is_bare_day
+            new = single
+            nights = (co - ci).days if co else None
+            if (old.day == ci.day) if bare else (old == ci):
+                ci = _same_month_after(ci, new.day, today) if dates.single_is_bare_day else new
+                if source != "range" or co is None or co <= ci:
+                    co = ci + timedelta(days=nights) if nights else co  # an arrival + length keeps the length
+                corrected = True
+            elif co is not None and ((old.day == co.day) if bare else (old == co)):
+                co = _day_after(ci, new.day) if dates.single_is_bare_day else new
+                corrected = True
+            single = None if corrected else single
+        if single is not None and stay_known and source == "in" and not dates.nights:
+            # the caller gave an arrival and a length: a bare "no, the fifth" moves the arrival
+            assert ci is not None and co is not None
+            nights = (co - ci).days
+            ci = _same_month_after(ci, single.day, today) if dates.single_is_bare_day else single
+            co = ci + timedelta(days=nights)
+            single, corrected = None, True
         if single is not None and dates.single_is_bare_day and ci is not None and st.stage != "ask_dates":
             single = (
                 _same_month_after(ci, single.day, today)
                 if st.stage != "ask_checkout"
                 else _day_after(ci, single.day)
             )
-        if dates.check_in or dates.check_out:
+        if corrected:
+            pass
+        elif dates.check_in or dates.check_out:
             ci = dates.check_in or ci
             co = dates.check_out or co
+            if dates.check_out:
+                source = "range"
             if dates.check_in and not dates.check_out and ci is not None and co is not None and co <= ci:
                 # a new arrival after the old departure keeps the length of stay
                 old_nights = (st.check_out - st.check_in).days if st.check_out and st.check_in else None
                 co = ci + timedelta(days=old_nights) if old_nights else None
         elif single is not None:
             if st.stage == "ask_checkout" and ci is not None:
-                co = single
+                co, source = single, "range"
             elif ci is None or st.stage == "ask_dates":
                 ci, co = single, (co if co and co > single and st.stage != "ask_dates" else None)
             elif single > ci:
@@ -94,6 +132,7 @@ class BookingDialog(DialogBase):
         if nights_given:
             if ci is not None:
                 co = ci + timedelta(days=nights_given)
+                source = "in"
             else:
                 st.pending_nights = nights_given
         # validate what would change
@@ -121,6 +160,12 @@ class BookingDialog(DialogBase):
             )
         adults = guests.adults if guests.adults is not None else st.adults
         children = guests.children if guests.children is not None else st.children
+        rooms = parse_rooms(toks) or st.rooms
+        if rooms > 1 and adults is not None and rooms > adults:
+            return False, (
+                f"Each room needs an adult staying in it, so {rooms} rooms need at least {rooms} adults. "
+                "How many adults will there be?"
+            )
         if guests.any:
             if adults is not None and adults < 1:
                 return False, "At least one adult needs to be staying. How many adults will there be?"
@@ -130,9 +175,10 @@ class BookingDialog(DialogBase):
                     "our reservations team can help; just say reservations. How many guests should I book for?"
                 )
         pets = parse_pets(toks)
-        changed = (ci, co, adults, children) != (st.check_in, st.check_out, st.adults, st.children)
+        changed = (ci, co, adults, children, rooms) != (st.check_in, st.check_out, st.adults, st.children, st.rooms)
         changed = changed or (pets is not None and pets != st.pets)
-        st.check_in, st.check_out, st.adults, st.children = ci, co, adults, children
+        st.check_in, st.check_out, st.adults, st.children, st.rooms = ci, co, adults, children, rooms
+        st.date_source = source
         if co is not None:
             st.pending_nights = None
         if pets is not None:
@@ -150,8 +196,11 @@ class BookingDialog(DialogBase):
             st.email = email
             any_change = True
         name = parse_name(text, expecting=False)
+        if name and st.guest_name and len(name.split()) < len(st.guest_name.split()):
+            name = apply_spelling(st.guest_name, name.lower())  # "no, it's Anna": one word put right
         if name and name != st.guest_name:
             st.guest_name = name
+            st.name_spelled = spelled_letters(text) is not None
             any_change = True
         return any_change, None
 
@@ -164,10 +213,16 @@ class BookingDialog(DialogBase):
         dates: DateSlots,
         guests: Guests,
         yn: bool | None,
+        *,
+        fresh: bool = False,
     ) -> AsyncIterator[BrainEvent]:
+        """One booking turn. ``fresh``: this turn asked for the booking, so a request with no dates
+        yet ("I'd like to book a room") is understood and the dates are simply asked for."""
         st = ctx.state
         await self._room_types(ctx)
         stage = st.stage
+        stay_before = self._stay(st)
+        name_before = st.guest_name
         changed, error = self._apply(ctx, text, toks, dates, guests)
         if error:
             st.failures = 0
@@ -175,7 +230,29 @@ class BookingDialog(DialogBase):
                 yield ev
             st.last_prompt = split_sentences(error)[-1]
             return
-        understood = changed
+        stay_changed = self._stay(st) != stay_before
+        name_changed = st.guest_name != name_before
+        understood = changed or fresh
+        letters = spelled_letters(text) if st.guest_name and not name_changed else None
+        if letters and stage in ("ask_phone", "ask_phone_number", "confirm") and not parse_phone(toks):
+            # the caller spells the name we read back: "no, A N N A"
+            st.guest_name = apply_spelling(st.guest_name or "", letters)
+            st.name_spelled, name_changed, changed, understood = True, True, True, True
+        if stage == "offer" and not stay_changed and st.total is None and st.options and st.alternative is None:
+            if not name_changed and yn is None and self._pick_option(st, toks, None) is None:
+                name = parse_name(text, expecting=True)
+                if name and 2 <= len(name.split()) <= 3:
+                    st.guest_name, st.name_spelled, name_changed = name, spelled_letters(text) is not None, True
+            more = has_any(words_of(toks), ("other", "others", "more", "what else", "anything else", "options"))
+            if name_changed or (yn is True and len(st.options) > 1) or (more and len(st.options) > st.listed):
+                if self._pick_option(st, toks, None) is None:
+                    # a name, a bare "yes" or "what else" while the room is still open: ask for the room only
+                    st.failures = 0
+                    lead = f"Thank you, {(st.guest_name or '').split()[0]}. " if name_changed else ""
+                    for ev in r.say(lead + self._which_room(ctx, more=more and not name_changed)):
+                        yield ev
+                    return
+                changed = True
         if stage == "offer" and not changed:
             picked = self._pick_option(st, toks, yn)
             if picked == "other_dates":
@@ -192,6 +269,8 @@ class BookingDialog(DialogBase):
             if name:
                 st.guest_name = name
                 understood = True
+        elif stage in ("ask_phone", "ask_phone_number") and name_changed:
+            understood = True  # the name was put right: read it back with the phone question again
         elif stage == "ask_phone":
             phone = parse_phone(toks)
             if phone:
@@ -251,6 +330,24 @@ class BookingDialog(DialogBase):
         st.failures = 0
         async for ev in self._advance(ctx, r):
             yield ev
+
+    @staticmethod
+    def _stay(st: DialogState) -> tuple[Any, ...]:
+        return (st.check_in, st.check_out, st.adults, st.children, st.pets, st.rooms)
+
+    def _which_room(self, ctx: CallContext, *, more: bool = False) -> str:
+        """The short room question: two or three options by name and price, the rest on request."""
+        st = ctx.state
+        cur = ctx.settings.hotel.currency
+        start = st.listed if more and st.listed < len(st.options) else 0
+        shown = st.options[start : start + (3 if more else 2)]
+        st.listed = max(st.listed, start + len(shown))
+        names = [f"the {o['name']} at {spoken_money(Decimal(o['total']), cur)}" for o in shown]
+        text = names[0] if len(names) == 1 else f"{', '.join(names[:-1])}, or {names[-1]}"
+        rest = len(st.options) - st.listed
+        tail = f", and {rest} more type{'s' if rest != 1 else ''}" if rest > 0 else ""
+        q = self._ask(st, "Which would you like?")
+        return f"{'I also have' if more else 'I have'} {text}, in total{tail}. {q}"
 
     def _pick_option(self, st: DialogState, toks: list[Tok], yn: bool | None) -> str | None:
         padded = words_of(toks)
@@ -330,16 +427,17 @@ class BookingDialog(DialogBase):
                 yield ev
             return
         if not st.phone:
+            thanks = f"Thank you, {st.guest_name.split()[0]}. " + self._spelling(st)
             if sum(c.isdigit() for c in ctx.caller_number) >= 7:
                 st.stage = "ask_phone"
                 q = (
-                    f"Thank you, {st.guest_name.split()[0]}. Shall I use the number you're calling from, ending in "
-                    f"{_last4(ctx.caller_number)}, for your confirmation text?"
+                    f"Shall I use the number you're calling from, ending in {_last4(ctx.caller_number)}, "
+                    "for your confirmation text?"
                 )
             else:
                 st.stage = "ask_phone_number"
-                q = f"Thank you, {st.guest_name.split()[0]}. What phone number should we use for the booking?"
-            for ev in r.say(q):
+                q = "What phone number should we use for the booking?"
+            for ev in r.say(thanks + q):
                 yield ev
             st.last_prompt = q
             return
@@ -350,8 +448,9 @@ class BookingDialog(DialogBase):
         nights = (st.check_out - st.check_in).days
         total = spoken_money(st.total, ctx.settings.hotel.currency)
         pets = ", with your pet" if st.pets else ""
+        what = f"{st.rooms} rooms, the {name}," if st.rooms > 1 else f"the {name}"
         q = (
-            f"To confirm: the {name} for {st.guest_name}, checking in {short_date(st.check_in)} and checking out "
+            f"To confirm: {what} for {st.guest_name}, checking in {short_date(st.check_in)} and checking out "
             f"{short_date(st.check_out)}, {nights} night{'s' if nights != 1 else ''}, for "
             f"{_guests_phrase(st.adults, st.children)}{pets}. The total is {total}. Shall I book it?"
         )
@@ -359,19 +458,43 @@ class BookingDialog(DialogBase):
             yield ev
         st.last_prompt = "Shall I book it?"
 
-    async def _offer(self, ctx: CallContext, r: _Reply) -> AsyncIterator[BrainEvent]:
-        st = ctx.state
+    @staticmethod
+    def _spelling(st: DialogState) -> str:
+        """Names are booked as heard, so read the spelling back unless the caller spelled it."""
+        if st.name_spelled or not st.guest_name:
+            return ""
+        spelled = ", ".join(" ".join(c.upper() for c in w if c.isalpha()) for w in st.guest_name.split())
+        return f"I have {st.guest_name}, spelled {spelled}; if that's wrong, just spell it for me. "
+
+    def _stay_args(self, st: DialogState) -> dict[str, Any]:
         assert st.check_in and st.check_out and st.adults
-        args = {
+        args: dict[str, Any] = {
             "check_in": st.check_in.isoformat(),
             "check_out": st.check_out.isoformat(),
             "adults": st.adults,
             "children": st.children,
             "pets": st.pets,
         }
+        if st.rooms > 1:
+            args["rooms"] = st.rooms
+        return args
+
+    async def _offer(self, ctx: CallContext, r: _Reply) -> AsyncIterator[BrainEvent]:
+        st = ctx.state
+        assert st.check_in and st.check_out and st.adults
+        args = self._stay_args(st)
         res, err = await ctx.run_tool("check_availability", args)
         yield _tool_event("check_availability", args, res, err)
         cur = ctx.settings.hotel.currency
+        need = int(err.data.get("rooms_needed", 0)) if err is not None else 0
+        if res is None and need > st.rooms and need <= (st.adults or 0):
+            # too many guests for one room: look for enough rooms at once instead of giving up
+            st.rooms = need
+            for ev in r.say(f"That's more guests than one room sleeps, so I've looked for {need} rooms."):
+                yield ev
+            args = self._stay_args(st)
+            res, err = await ctx.run_tool("check_availability", args)
+            yield _tool_event("check_availability", args, res, err)
         if res is None:
             st.stage = "ask_guests" if isinstance(err, NotAvailable) else "ask_dates"
             if st.stage == "ask_guests":
@@ -386,10 +509,12 @@ class BookingDialog(DialogBase):
             return
         opts: list[dict[str, Any]] = list(res.data["options"])
         st.options = opts
+        st.listed = 0
         nights = res.data["nights"]
+        rooms = f"{st.rooms} rooms " if st.rooms > 1 else ""
         stay = (
-            f"From {short_date(st.check_in)} to {short_date(st.check_out)}, that's {nights} "
-            f"night{'s' if nights != 1 else ''} for {_guests_phrase(st.adults, st.children)}."
+            f"{month_day(st.check_in)} to {month_day(st.check_out)}, {nights} "
+            f"night{'s' if nights != 1 else ''}, {rooms}for {_guests_phrase(st.adults, st.children)}."
         )
         st.stage = "offer"
         if not opts:
@@ -429,27 +554,21 @@ class BookingDialog(DialogBase):
             )
             stay += f" The {missing} isn't available then."
             st.room_type = None
-        listed = [f"the {o['name']} at {spoken_money(Decimal(o['total']), cur)}" for o in opts[:3]]
-        if len(listed) == 1:
+        if len(opts) == 1:
+            st.listed = 1
             q = "Would you like to book it?"
-            text = f"{stay} I have {listed[0]} in total. {q}"
+            text = f"{stay} I have the {opts[0]['name']} at {spoken_money(Decimal(opts[0]['total']), cur)} in total. {q}"
+            st.last_prompt = q
         else:
-            q = "Which would you like?"
-            text = f"{stay} I have {', '.join(listed[:-1])}, or {listed[-1]}, in total. {q}"
-        st.options = opts[:3]
+            text = f"{stay} {self._which_room(ctx)}"
         for ev in r.say(text):
             yield ev
-        st.last_prompt = q
 
     async def _book(self, ctx: CallContext, r: _Reply) -> AsyncIterator[BrainEvent]:
         st = ctx.state
         assert st.check_in and st.check_out and st.adults and st.room_type and st.guest_name
         args: dict[str, Any] = {
-            "check_in": st.check_in.isoformat(),
-            "check_out": st.check_out.isoformat(),
-            "adults": st.adults,
-            "children": st.children,
-            "pets": st.pets,
+            **self._stay_args(st),
             "room_type": st.room_type,
             "guest_name": st.guest_name,
             "idempotency_key": st.booking_key,

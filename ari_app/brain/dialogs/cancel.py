@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
-from ari_app.brain.context import CallContext
+from ari_app.brain.context import CallContext, DialogState
 from ari_app.brain.dialogs.common import (
     DialogBase,
     _Reply,
@@ -15,10 +15,18 @@ from ari_app.brain.dialogs.common import (
 from ari_app.brain.events import BrainEvent
 from ari_app.brain.nlu import (
     Tok,
+    has_any,
     parse_code,
+    parse_dates,
     parse_name,
+    words_of,
 )
-from ari_app.tools.hotel import short_date, spoken_code
+from ari_app.tools.hotel import name_matches, short_date, spoken_code
+
+
+def _span(check_in: str, check_out: str) -> str:
+    a, b = date.fromisoformat(check_in), date.fromisoformat(check_out)
+    return f"{a:%B} {a.day} to {b.day}" if a.month == b.month else f"{a:%B} {a.day} to {b:%B} {b.day}"
 
 
 class CancelDialog(DialogBase):
@@ -38,6 +46,26 @@ class CancelDialog(DialogBase):
             yield _tool_event("find_reservation", {"phone": ctx.caller_number}, res, err)
             if res is not None:
                 found = [x for x in res.data["reservations"] if x["status"] == "confirmed"]
+                st.cancel_found = found
+                if len(found) > 1:
+                    # never pick one for the caller: name them all and let the caller say which
+                    st.stage = "cancel_pick"
+                    listed = [
+                        f"{spoken_code(x['confirmation_code'])} for {x['guest_name']}, "
+                        f"{_span(x['check_in'], x['check_out'])}"
+                        for x in found[:3]
+                    ]
+                    more = f", and {len(found) - 3} more" if len(found) > 3 else ""
+                    text = (
+                        f"I see {len(found)} bookings for your number: {'; '.join(listed[:-1])}; and {listed[-1]}{more}. "
+                        + self._ask(
+                            st,
+                            "Which one would you like to cancel? The confirmation code or the name is fine.",
+                        )
+                    )
+                    for ev in r.say(text):
+                        yield ev
+                    return
                 if found:
                     async for ev in self._cancel_present(ctx, r, found[0], verified=True):
                         yield ev
@@ -67,6 +95,8 @@ class CancelDialog(DialogBase):
     ) -> AsyncIterator[BrainEvent]:
         st = ctx.state
         st.failures = 0
+        if not any(x["confirmation_code"] == found["confirmation_code"] for x in st.cancel_found):
+            st.cancel_found = [*st.cancel_found, found]
         st.cancel_code = found["confirmation_code"]
         if found["status"] != "confirmed":
             st.stage = "anything_else"
@@ -91,10 +121,69 @@ class CancelDialog(DialogBase):
             yield ev
         st.last_prompt = "Would you like me to cancel it?"
 
+    def _pick_booking(
+        self, st: DialogState, text: str, toks: list[Tok], today: date
+    ) -> tuple[str | None, dict[str, Any] | None]:
+        """Which of the caller's bookings this names: by code, by name, by order or by arrival date.
+        Returns (code heard, booking picked); a heard code may belong to no listed booking."""
+        found = st.cancel_found
+        code = parse_code(text, toks, expecting=st.stage in ("cancel_pick", "cancel_code"))
+        if code:
+            return code, next((x for x in found if x["confirmation_code"] == code), None)
+        name = parse_name(text, expecting=st.stage in ("cancel_pick", "cancel_confirm"))
+        if name:
+            hits = [x for x in found if name_matches(name, str(x["guest_name"]))]
+            if len(hits) == 1:
+                return None, hits[0]
+        if st.stage == "cancel_pick" and found:
+            padded = words_of(toks)
+            if has_any(padded, ("first", "first one", "earlier", "earliest")):
+                return None, found[0]
+            if has_any(padded, ("second", "second one")) and len(found) > 1:
+                return None, found[1]
+            if has_any(padded, ("last", "last one", "later", "latest")):
+                return None, found[-1]
+            dates = parse_dates(text, toks, today)
+            day = dates.single or dates.check_in
+            if day is not None:
+                hits = [x for x in found if date.fromisoformat(x["check_in"]).day == day.day]
+                if len(hits) == 1:
+                    return None, hits[0]
+        return None, None
+
     async def _cancel_stage(
         self, ctx: CallContext, r: _Reply, text: str, toks: list[Tok], yn: bool | None
     ) -> AsyncIterator[BrainEvent]:
         st = ctx.state
+        if st.stage in ("cancel_pick", "cancel_confirm"):
+            code, picked = self._pick_booking(st, text, toks, ctx.today())
+            if picked is not None and (
+                st.stage == "cancel_pick" or picked["confirmation_code"] != st.cancel_code
+            ):
+                # the caller named the booking (or a different one than the one read back): that one
+                async for ev in self._cancel_present(ctx, r, picked, verified=True):
+                    yield ev
+                return
+            if picked is not None or (code and code == st.cancel_code):
+                st.failures = 0
+                found = picked or {}
+                who = f" for {found['guest_name']}" if found.get("guest_name") else ""
+                for ev in r.say(
+                    self._ask(
+                        st,
+                        f"Yes, that's booking {spoken_code(st.cancel_code or '')}{who}. Shall I cancel it?",
+                    )
+                ):
+                    yield ev
+                return
+            if code:
+                async for ev in self._cancel_lookup(ctx, r, {"confirmation_code": code}):
+                    yield ev
+                return
+            if st.stage == "cancel_pick":
+                async for ev in self._failed(ctx, r):
+                    yield ev
+                return
         if st.stage == "cancel_code":
             code = parse_code(text, toks, expecting=True)
             if code:

@@ -29,6 +29,7 @@ from ari_app.brain.nlu import (
     parse_guests,
     parse_name,
     parse_pets,
+    parse_phone,
     parse_stay_shift,
     tokenize,
     words_of,
@@ -42,7 +43,9 @@ from ari_app.tools.hotel import name_matches, short_date, spoken_code, spoken_mo
 EXPLICIT_MODIFY = (
     "my booking", "my reservation", "our booking", "our reservation", "the booking", "the reservation",
     "change booking", "change reservation", "modify", "reschedule", "move my", "move our", "update my",
-    "change my", "change our",
+    "change my", "change our", "i booked", "we booked", "i've booked", "we've booked", "already booked",
+    "i have a booking", "i have a reservation", "we have a booking", "we have a reservation", "i made a booking",
+    "i made a reservation", "we made a booking", "we made a reservation", "extend my", "extend our",
 )  # fmt: skip
 _MOVE_WORDS = frozenset(
     {"move", "moving", "reschedule", "postpone", "push", "shift", "switch", "change", "bring"}
@@ -71,7 +74,9 @@ class ChangeDialog(DialogBase):
             async for ev in self._modify_lookup(ctx, r, code):
                 yield ev
             return
+        searched = False
         if _has_caller_id(ctx):
+            searched = True
             args = {"phone": ctx.caller_number}
             res, err = await ctx.run_tool("find_reservation", args)
             yield _tool_event("find_reservation", args, res, err)
@@ -108,7 +113,46 @@ class ChangeDialog(DialogBase):
                     yield ev
                 return
         st.stage = "modify_code"
-        for ev in r.say(self._ask(st, "I can help you change your booking. What's your confirmation code?")):
+        lead = (
+            "I can't find a booking made from the number you're calling from. "
+            if searched
+            else "I can help you change your booking. "
+        )
+        for ev in r.say(
+            lead
+            + self._ask(
+                st, "What's your confirmation code? Or tell me the phone number the booking was made with."
+            )
+        ):
+            yield ev
+
+    async def _modify_by_phone(self, ctx: CallContext, r: _Reply, phone: str) -> AsyncIterator[BrainEvent]:
+        """Look the booking up by the number the caller says it was made with; the name is checked next."""
+        st = ctx.state
+        args = {"phone": phone}
+        res, err = await ctx.run_tool("find_reservation", args)
+        yield _tool_event("find_reservation", args, res, err)
+        today = ctx.today()
+        found = [
+            x
+            for x in (res.data["reservations"] if res is not None else [])
+            if x["status"] == "confirmed" and date.fromisoformat(x["check_out"]) > today
+        ]
+        if len(found) == 1:
+            async for ev in self._modify_found(
+                ctx, r, found[0], by_caller_id=_same_line(ctx.caller_number, phone)
+            ):
+                yield ev
+            return
+        if len(found) > 1:
+            st.failures = 0
+            for ev in r.say(
+                f"I see {len(found)} bookings for that number. "
+                + self._ask(st, "What's the confirmation code of the one you'd like to change?")
+            ):
+                yield ev
+            return
+        async for ev in self._failed(ctx, r, "I couldn't find a booking for that number either."):
             yield ev
 
     async def _modify_lookup(self, ctx: CallContext, r: _Reply, code: str) -> AsyncIterator[BrainEvent]:
@@ -190,6 +234,11 @@ class ChangeDialog(DialogBase):
             code = parse_code(text, toks, expecting=True)
             if code:
                 async for ev in self._modify_lookup(ctx, r, code):
+                    yield ev
+                return
+            phone = parse_phone(toks)
+            if phone:
+                async for ev in self._modify_by_phone(ctx, r, phone):
                     yield ev
                 return
             async for ev in self._failed(ctx, r):

@@ -37,7 +37,7 @@ BOOKING_STAGES = frozenset(
         "confirm",
     }
 )
-CANCEL_STAGES = frozenset({"cancel_code", "cancel_verify", "cancel_confirm", "cancel_fee"})
+CANCEL_STAGES = frozenset({"cancel_code", "cancel_pick", "cancel_verify", "cancel_confirm", "cancel_fee"})
 CALLBACK_STAGES = frozenset({"callback_when", "callback_phone", "callback_number"})
 MODIFY_STAGES = frozenset(
     {"modify_code", "modify_verify", "modify_what", "modify_confirm", "modify_alt", "modify_desk"}
@@ -54,6 +54,8 @@ YES_NO_STAGES = frozenset(
         "modify_confirm",
         "modify_alt",
         "modify_desk",
+        "end_confirm",
+        "pay_link",
     }
 )
 
@@ -132,6 +134,8 @@ class DialogBase:
             dates: DateSlots,
             guests: Guests,
             yn: bool | None,
+            *,
+            fresh: bool = False,
         ) -> AsyncIterator[BrainEvent]: ...
 
         def _advance(self, ctx: CallContext, r: _Reply) -> AsyncIterator[BrainEvent]: ...
@@ -155,6 +159,7 @@ class DialogBase:
     ) -> AsyncIterator[BrainEvent]:
         st = ctx.state
         st.failures += 1
+        st.not_understood += 1
         if st.failures == 1:
             for ev in r.say(f"{why} {st.last_prompt or 'How can I help you?'}"):
                 yield ev
