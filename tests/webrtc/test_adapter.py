@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 from sqlalchemy import select
-from wrtc_support import PcmTrack, call, running_server, webrtc_tasks
+from wrtc_support import PcmTrack, call, running_server, until, webrtc_tasks
 
 from models.calls import ConversationTurn, VoiceCall
 
@@ -47,9 +47,7 @@ async def test_given_a_browser_call_when_the_caller_speaks_and_presses_keys_then
         assert line == {"type": "transcript", "role": "agent", "text": "Hello from the hotel.", "mode": "speech"}
         await asyncio.sleep(3.5)
         await browser.send({"type": "dtmf", "digits": "7"})
-        async with asyncio.timeout(20):
-            while "ended" not in browser.states():
-                await asyncio.sleep(0.05)
+        await until(lambda: "ended" in browser.states(), 20)
         # the agent's tone came back through Opus to the browser
         audio = np.concatenate(browser.heard) if browser.heard else np.zeros(0, np.int16)
         assert audio.size > 48000 * 0.5 and int(np.max(np.abs(audio.astype(np.int32)))) > 2000

@@ -13,7 +13,7 @@ import aiohttp
 import numpy as np
 import pytest
 from sqlalchemy import func, select
-from wrtc_support import Browser, PcmTrack, Server, call, running_server, webrtc_tasks
+from wrtc_support import Browser, PcmTrack, Server, call, running_server, until, webrtc_tasks
 
 from models.calls import VoiceCall
 
@@ -127,9 +127,7 @@ async def test_given_one_call_per_address_when_a_second_call_comes_then_too_many
         assert len(srv.gateway.calls) == 1 and srv.gateway.open_peer_connections == 1
         await first.send({"type": "hangup"})
         await first.next("state")  # the first call is still served until its own hang-up
-        async with asyncio.timeout(10):
-            while "ended" not in first.states():
-                await asyncio.sleep(0.05)
+        await until(lambda: "ended" in first.states(), 10)
         await first.close()
         await nothing_left(srv, rows=1)
 
@@ -146,9 +144,7 @@ async def test_given_all_lines_busy_when_another_caller_asks_then_busy_for_the_t
         err, code = await refusal(srv, http, f"?token={spare}")
         assert (err["code"], code) == ("busy", 4429)
         await first.close()  # the browser just goes away: ICE/DTLS close ends the call
-        async with asyncio.timeout(30):
-            while srv.gateway.calls:
-                await asyncio.sleep(0.05)
+        await until(lambda: not srv.gateway.calls, 30)
         await nothing_left(srv, rows=1)
 
 
@@ -163,9 +159,7 @@ async def test_given_a_silent_caller_when_the_idle_limit_passes_then_the_call_en
             await asyncio.sleep(0.2)
             assert list(srv.gateway.calls)  # the call lives on while the controlled clock stands still
             now[0] += 31.0
-            async with asyncio.timeout(10):
-                while "ended" not in browser.states():
-                    await asyncio.sleep(0.02)
+            await until(lambda: "ended" in browser.states(), 10)
             await browser.close()
         async with srv.sessions() as db:
             row = (await db.execute(select(VoiceCall))).scalar_one()
@@ -186,9 +180,7 @@ async def test_given_a_talking_caller_when_the_maximum_duration_passes_then_the_
             for _ in range(3):  # 3 x 25 s of clock, the caller speaking all along
                 await asyncio.sleep(0.3)
                 now[0] += 25.0
-            async with asyncio.timeout(10):
-                while "ended" not in browser.states():
-                    await asyncio.sleep(0.02)
+            await until(lambda: "ended" in browser.states(), 10)
             await browser.close()
         async with srv.sessions() as db:
             row = (await db.execute(select(VoiceCall))).scalar_one()

@@ -163,6 +163,8 @@ async def _listen(b: Browser, track: MediaStreamTrack) -> None:
     with contextlib.suppress(MediaStreamError):
         while True:
             frame = await track.recv()
+            if not isinstance(frame, av.AudioFrame):
+                continue
             arr = frame.to_ndarray().reshape(-1)
             if len(frame.layout.channels) > 1:
                 arr = arr.reshape(-1, len(frame.layout.channels))[:, 0]
@@ -188,6 +190,13 @@ async def call(server: Server, http: aiohttp.ClientSession, mic: PcmTrack, token
     answer = await b.next("answer")
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
     return b
+
+
+async def until(predicate: Callable[[], Any], timeout_s: float = 20.0) -> None:
+    """Wait for state that lives in the server, the database or the browser (polling is the point)."""
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
 
 
 def webrtc_tasks() -> list[asyncio.Task[Any]]:
