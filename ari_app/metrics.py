@@ -8,8 +8,10 @@ copied into gauges that could drift.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -18,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from ari_app.ami.states import contact_up, endpoint_up
 
+FINAL_STATUSES = ("completed", "transferred", "failed", "abandoned")  # models.calls.CallStatus, less active
 LATENCY_BUCKETS_MS = (100, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 5000, 10000)
 
 
@@ -90,6 +93,26 @@ def _ami_view_metrics(ami: dict[str, Any]) -> Iterable[Metric]:
     yield contacts
 
 
+class _StorageCollector(Collector):
+    """Size and free space of the file system holding the recordings, read at scrape time (so the
+    `recording storage nearly full` alert sees the disk as it is, not as it was at start)."""
+
+    def __init__(self, directory: str, usage: Callable[[str], Any] = shutil.disk_usage) -> None:
+        self.directory = directory
+        self.usage = usage
+
+    def collect(self) -> Iterable[Metric]:
+        path = Path(self.directory).absolute()
+        while not path.exists() and path != path.parent:
+            path = path.parent  # not created yet: the disk it will be created on
+        try:
+            du = self.usage(str(path))
+        except OSError:
+            return
+        yield GaugeMetricFamily("hotel_recording_storage_size_bytes", "Size of the recordings' file system", value=du.total)
+        yield GaugeMetricFamily("hotel_recording_storage_free_bytes", "Free space on the recordings' file system", value=du.free)
+
+
 @dataclass
 class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -104,6 +127,16 @@ class Metrics:
         )
         self.tool_runs = Counter("hotel_tool_runs_total", "Tool runs by the spoken agent", ["tool", "ok"], registry=r)
         self.speech_errors = Counter("hotel_speech_errors_total", "Speech engine failures mid-call", registry=r)
+        self.calls_ended = Counter("hotel_calls_ended_total", "Calls ended, by final status", ["status"], registry=r)
+        for status in FINAL_STATUSES:  # present from the start: a rate needs the series before the first failure
+            self.calls_ended.labels(status=status)
+
+    def call_ended(self, status: str) -> None:
+        self.calls_ended.labels(status=status).inc()
+
+    def watch_storage(self, directory: str, usage: Callable[[str], Any] = shutil.disk_usage) -> None:
+        """Report the recordings' disk on every scrape (``usage``: a stand-in disk for tests)."""
+        self.registry.register(_StorageCollector(directory, usage))
 
     def watch(self, servers: Callable[[], Iterable[ServerView]], ami: Callable[[], dict[str, Any] | None]) -> None:
         """Report live call-manager and AMI state on every scrape."""

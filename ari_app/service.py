@@ -151,6 +151,7 @@ class Service:
                 else:
                     ami_task = None
                 self.metrics.watch(self.server_views, ami.health if ami is not None else lambda: None)
+                self.metrics.watch_storage(settings.recording.directory)
                 workers = WorkerPool(self.sessions, settings, originate=self.originate_callback)
                 await workers.start()
                 # recording retention runs even with recording off: old files must still go
@@ -200,6 +201,7 @@ async def build_service(
     sessions = session_factory(engine)
     store = CallStore(sessions)
     metrics = Metrics()
+    store.on_closed = metrics.call_ended
     menus = await asyncio.to_thread(MenuStore.from_settings, settings)
     closers: list[Callable[[], Any]] = [engine.dispose]
     if speech is None and load_speech:
