@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 ENV_LINES_WITHOUT_ARGS = 22
 DEFAULT_MAX_LINE = 8192
 DEFAULT_MAX_ENV_LINES = 200
+DEFAULT_MAX_USAGE_LINES = 100  # Asterisk's longest usage text (e.g. GET OPTION, SET MUSIC) is ~25 lines
+DEFAULT_MAX_USAGE_BYTES = 16 * 1024
 _KEY = re.compile(r"agi_[a-z0-9_]+")
 _REPLY = re.compile(r"(?P<code>\d{3}) result=(?P<result>\S*)(?: \((?P<data>.*)\))?(?P<extra>(?: [A-Za-z_]+=\S*)*)")
 
@@ -44,6 +46,15 @@ class AgiUsageError(AgiError):
 
 class AgiHangup(AgiError):
     """The channel is gone (``HANGUP`` line, ``511``, or ``result=-1``); stop acting on it."""
+
+
+class AgiSoundMissing(AgiError):
+    """``STREAM FILE`` answered ``result=-1`` while the channel is still up: Asterisk could not open
+    the sound (not installed in that language). A hang-up also gives -1; that one is ``AgiHangup``."""
+
+    def __init__(self, sound: str) -> None:
+        super().__init__(f"sound {sound!r} could not be played (missing on Asterisk?)")
+        self.sound = sound
 
 
 class AgiCommandFailed(AgiError):
@@ -281,12 +292,15 @@ class AgiConnection:
 
     max_line: int = DEFAULT_MAX_LINE
     max_env_lines: int = DEFAULT_MAX_ENV_LINES
+    max_usage_lines: int = DEFAULT_MAX_USAGE_LINES
+    max_usage_bytes: int = DEFAULT_MAX_USAGE_BYTES
     phase: Phase = Phase.ENV
     env: AgiEnvironment | None = None
     hung_up: bool = False
     _buf: bytearray = field(default_factory=bytearray)
     _env_lines: list[str] = field(default_factory=list)
     _usage: list[str] = field(default_factory=list)
+    _usage_bytes: int = 0
 
     def receive_data(self, data: bytes) -> None:
         if self.phase is Phase.CLOSED:
@@ -339,6 +353,12 @@ class AgiConnection:
             self.hung_up = True
             return HangupReceived()
         if self.phase is Phase.USAGE:
+            # bounded: a peer streaming "usage" lines forever must not grow our memory (issue 18 D5)
+            self._usage_bytes += len(line) + 1
+            if len(self._usage) >= self.max_usage_lines or self._usage_bytes > self.max_usage_bytes:
+                raise AgiLimitError(
+                    f"520 usage block longer than {self.max_usage_lines} lines or {self.max_usage_bytes} bytes"
+                )
             self._usage.append(line)
             if line.startswith("520 End of proper usage"):
                 self.phase = Phase.READY
@@ -354,6 +374,7 @@ class AgiConnection:
         if reply.code == 520 and reply.text.startswith("Invalid command syntax"):
             self.phase = Phase.USAGE
             self._usage = [line]
+            self._usage_bytes = len(line) + 1
             return None
         self.phase = Phase.READY
         return ReplyReceived(reply)

@@ -147,4 +147,8 @@ def server_from_settings(settings: Any, tree: Callable[[], MenuTree], sessions: 
         reply_timeout_s=ivr.agi_reply_timeout_s,
         max_line=ivr.agi_max_line,
         max_env_lines=ivr.agi_max_env_lines,
+        exec_timeout_s=ivr.agi_exec_timeout_s,
+        max_connections=ivr.agi_max_connections,
+        max_usage_lines=ivr.agi_max_usage_lines,
+        max_usage_bytes=ivr.agi_max_usage_bytes,
     )

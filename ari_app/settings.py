@@ -377,6 +377,15 @@ class IvrSettings(Section):
     )
     agi_max_line: int = Field(default=8192, ge=256, le=1_048_576)
     agi_max_env_lines: int = Field(default=200, ge=22, le=10_000)
+    agi_exec_timeout_s: float = Field(
+        default=14_400.0, gt=0, le=7 * 86400,
+        description="Longest EXEC Dial/Stasis (they last as long as the call they carry); bounds a silent peer.",
+    )
+    agi_max_connections: int = Field(
+        default=200, ge=1, le=100_000, description="FastAGI connections served at once; more are closed at once."
+    )
+    agi_max_usage_lines: int = Field(default=100, ge=10, le=10_000, description="Lines of one 520 usage block.")
+    agi_max_usage_bytes: int = Field(default=16_384, ge=1024, le=1_048_576, description="Bytes of one 520 usage block.")
     ami_ping_interval_s: float = Field(default=20.0, gt=0, le=3600)
     ami_poll_interval_s: float = Field(
         default=60.0, gt=0, le=3600, description="CoreShowChannels resync period."

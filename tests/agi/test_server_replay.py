@@ -82,6 +82,7 @@ async def test_given_ivr_route_with_recorded_env_when_caller_dials_room_412_then
         "GET DATA silence/1 6000 3": ["200 result=12"],  # then 1, 2 and '#'
         "SET VARIABLE HOTEL_IVR_EXIT direct_dial": ["200 result=1"],
         "EXEC Dial Local/412@from-internal,30": ["200 result=0"],
+        "GET VARIABLE DIALSTATUS": ["200 result=1 (ANSWER)"],  # Dial's result alone says nothing
     }
     async with serve(ivr_routes) as server:
         session = await asterisk(server.bound_port, record.env_lines, lambda c: script.get(c, ["510 Invalid or unknown command"]))
@@ -99,6 +100,7 @@ async def test_given_ivr_route_when_caller_presses_2_during_prompt_then_front_de
         f"STREAM FILE hello-world {ESCAPE_ALL}": ["200 result=50 endpos=4000"],  # '2'
         "SET VARIABLE HOTEL_IVR_CHOICE 2": ["200 result=1"],
         "EXEC Dial Local/100@from-internal,30": ["200 result=0"],
+        "GET VARIABLE DIALSTATUS": ["200 result=1 (ANSWER)"],
     }
     async with serve(ivr_routes) as server:
         session = await asterisk(server.bound_port, record.env_lines, lambda c: script.get(c, ["510 Invalid or unknown command"]))
@@ -113,6 +115,8 @@ async def test_given_ivr_route_when_nothing_pressed_then_three_waits_then_operat
             return ["200 result=0 endpos=100"]
         if command.startswith("WAIT FOR DIGIT"):
             return ["200 result=0"]
+        if command == "GET VARIABLE DIALSTATUS":
+            return ["200 result=1 (ANSWER)"]
         return ["200 result=1"] if command.startswith("SET") else ["200 result=0"]
 
     async with serve(ivr_routes) as server:
@@ -120,7 +124,9 @@ async def test_given_ivr_route_when_nothing_pressed_then_three_waits_then_operat
     waits = [c for c in session.commands if c.startswith("WAIT FOR DIGIT")]
     assert waits == ["WAIT FOR DIGIT 10000"] * 3
     assert session.commands.count("STREAM FILE no-input 0123456789*#") == 2
-    assert session.commands[-2:] == ["SET VARIABLE HOTEL_IVR_EXIT timeout", "EXEC Dial Local/100@from-internal,30"]
+    assert session.commands[-3:] == [
+        "SET VARIABLE HOTEL_IVR_EXIT timeout", "EXEC Dial Local/100@from-internal,30", "GET VARIABLE DIALSTATUS"
+    ]
 
 
 async def test_given_operator_route_when_called_then_channel_goes_to_stasis_app(
