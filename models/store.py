@@ -288,7 +288,7 @@ class CallStore:
                     arguments=mask_arguments(arguments),
                     ok=ok,
                     result_summary=mask_card_numbers(result_summary)[:2000],
-                    error=error[:2000],
+                    error=mask_card_numbers(error)[:2000],  # validation errors quote their input
                     latency_ms=latency_ms,
                 )
             )

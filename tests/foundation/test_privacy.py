@@ -219,6 +219,8 @@ async def test_given_whisper_card_lines_when_stored_and_call_closed_then_no_card
         await store.add_turn(row, "caller", text)
     n = await store.add_turn(row, "agent", "You said 4111 1111 1111 111?")
     await store.mark_turn_interrupted(row, n, "You said 4111 1111 1111")
+    await store.add_tool_run(row, "create_lead", {"interest": "pay with 4111 1111 1111 111"}, ok=False,
+                             error="interest: input '4111 1111 1111 111, expiry 1228' is too long")
     await store.close_call(row)
     await sqlite_sessions.kw["bind"].dispose()
     raw = (tmp_path / "test.db").read_bytes()
