@@ -7,11 +7,13 @@ policy's doing.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
 import numpy as np
+import pytest
 from recording_support import Line, read_wav
 from sqlalchemy import select
 
@@ -61,9 +63,20 @@ def _sec(a: float, b: float) -> slice:
     return slice(int(a * RATE), int(b * RATE))
 
 
+@pytest.mark.parametrize(
+    "card_said",
+    [
+        "my card is 4111 1111 1111 1111",
+        "The card is 555-55, 555-55, 555-4444.",  # Whisper's regrouping: fails Luhn, still a card (issue 18 D1)
+        "My card number is 4,111, 1111,111, 1111, 1111,111",
+        "it expires on 927 in the CVV as 456",
+    ],
+    ids=["luhn-valid", "whisper-regrouped", "whisper-commas", "cvv-expiry-only"],
+)
 async def test_given_card_read_out_and_payment_link_when_call_ends_then_digits_span_and_payment_part_silent(
-    line: Line, tmp_path: Path
+    line: Line, tmp_path: Path, card_said: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="ari_app.recording")
     mgr = RecordingManager(enabled=True, directory=tmp_path / "rec", payment_hold_s=1.0, wall=line.wall)
     session = line.session
     call = cast("CallSession", session)  # a real endpoint and store; no call control needed here
@@ -82,7 +95,7 @@ async def test_given_card_read_out_and_payment_link_when_call_ends_then_digits_s
     await talk_until(6)
     await _turn(line, "I would like to book a room", 6.0, 1000)
     await talk_until(12)
-    await _turn(line, "my card is 4111 1111 1111 1111", 12.0, 2000)
+    await _turn(line, card_said, 12.0, 2000)
     await talk_until(14)
     _res, err = await ctx.run_tool("generate_payment_link", {"confirmation_code": "NOSUCH"})
     assert err is not None  # no such booking here; what counts is that the payment part began
@@ -110,6 +123,9 @@ async def test_given_card_read_out_and_payment_link_when_call_ends_then_digits_s
     assert rec.recorder.pauses and abs(rec.recorder.pauses[0][0] - 14 * RATE) <= 2 * 160
     assert _loud(left[_sec(15.05, 17.9)]) and _loud(right[_sec(15.05, 17.9)])
     assert rec.redacted == [(2 * RATE, int(12.5 * RATE))]
+    silenced = [r.getMessage() for r in caplog.records if "caller audio silenced" in r.getMessage()]
+    assert len(silenced) == 1
+    assert not any(secret in m for m in (r.getMessage() for r in caplog.records) for secret in ("4111", "555", "456"))
 
     async with session.store.sessions() as db:
         row = await db.get(VoiceCall, session.info.call_row_id)
