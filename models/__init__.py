@@ -16,24 +16,31 @@ from models.hotel import (
     RoomType,
 )
 from models.screening import CallerScreeningEntry, ScreeningKind
+from models.voice_api import CallEvent, DoNotCall, OutboundCall, OutboundStatus, RecordingAccess, SyncOutbox
 
 __all__ = [
     "Base",
     "CallerScreeningEntry",
     "CallStatus",
+    "CallEvent",
     "Callback",
     "ConversationTurn",
+    "DoNotCall",
     "JobStatus",
     "Lead",
     "Message",
+    "OutboundCall",
+    "OutboundStatus",
     "PaymentLink",
     "RateOverride",
+    "RecordingAccess",
     "Reservation",
     "ReservationNight",
     "ReservationStatus",
     "Room",
     "RoomType",
     "ScreeningKind",
+    "SyncOutbox",
     "ToolRun",
     "UTCDateTime",
     "VoiceAnalytics",
