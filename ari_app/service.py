@@ -26,7 +26,8 @@ from ari_app.calls.manager import CallManager
 from ari_app.calls.media import EndpointFactory, rtp_endpoint_factory
 from ari_app.calls.service import AllServersFailed, make_managers, serve_managers
 from ari_app.conversation import ConversationDeps, conversation_factory, default_sound_loader
-from ari_app.http_api import ApiContext, build_app
+from ari_app.http import ApiContext, build_app, make_runner
+from ari_app.http.wiring import end_call_in, live_calls_of, place_call_via
 from ari_app.ivr.config import MenuStore
 from ari_app.metrics import Metrics, ServerView
 from ari_app.settings import Settings
@@ -109,6 +110,7 @@ class Service:
         from ari_app.ami.monitor import AmiMonitor
         from ari_app.recording.retention import RetentionSweeper
         from ari_app.workers.pool import WorkerPool
+        from ari_app.workers.sync import SyncWorker
 
         settings = self.settings
         refused: AllServersFailed | None = None
@@ -120,6 +122,14 @@ class Service:
                 tokens=[t.get_secret_value() for t in settings.http.api_tokens],
                 health_parts={"ari": self.health_ari},
                 reload_ivr=self.reload_menus,
+                live_calls=live_calls_of(self.managers),
+                end_call=end_call_in(self.managers),
+                place_call=place_call_via(self.managers, settings, settings.voice_api.outbound_ring_timeout_s),
+                timezone=settings.hotel.timezone,
+                currency=settings.hotel.currency,
+                recording_key=settings.recording.encryption_key.get_secret_value()
+                if settings.recording.encryption_key else None,
+                outbound_per_number_per_hour=settings.voice_api.outbound_per_number_per_hour,
             )
             app = build_app(api)
             if settings.webrtc.enabled:  # browser calls (issue 14): page, token and signalling routes
@@ -128,7 +138,7 @@ class Service:
                 add_webrtc_routes(app, settings, self.store, conversation_factory(self.deps), metrics=self.metrics)
                 if hasattr(api, "public_paths"):  # the page and its socket carry their own call token
                     api.public_paths += ("/voice/call", "/voice/webrtc")
-            runner = web.AppRunner(app, access_log=None)
+            runner = make_runner(app)  # malformed requests: rate-limited warnings, no tracebacks
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             site = web.TCPSite(runner, settings.http.host, settings.http.port)
@@ -154,6 +164,9 @@ class Service:
                 self.metrics.watch_storage(settings.recording.directory)
                 workers = WorkerPool(self.sessions, settings, originate=self.originate_callback)
                 await workers.start()
+                sync = SyncWorker.from_settings(self.sessions, settings)  # None unless sync.enabled
+                if sync is not None:
+                    await sync.start()
                 # recording retention runs even with recording off: old files must still go
                 sweeper = RetentionSweeper(settings.recording, self.sessions)
                 tg.create_task(sweeper.run(), name="recording-retention")
@@ -165,6 +178,8 @@ class Service:
                 finally:
                     # managers drained (or failed): stop the rest in reverse order of start, once
                     await sweeper.stop()
+                    if sync is not None:
+                        await sync.stop()
                     await workers.stop()
                     if ami is not None and ami_task is not None:
                         await ami.stop()

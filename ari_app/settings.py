@@ -590,6 +590,23 @@ class WebRtcSettings(Section):
     )
 
 
+class SyncSettings(Section):
+    """Cloud sync of finished calls (issue 13): signed pushes to ``url``; off by default."""
+
+    enabled: bool = False
+    url: str = Field(default="", description="HTTPS endpoint that receives finished calls (POST, JSON).")
+    secret: SecretStr = Field(default=SecretStr(""), description="HMAC-SHA256 key shared with the receiver.")
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_attempts: int = Field(default=0, ge=0, le=1_000_000, description="0 = retry for ever (with backoff).")
+
+
+class VoiceApiSettings(Section):
+    """Outbound calls placed through the API (issue 13)."""
+
+    outbound_per_number_per_hour: int = Field(default=3, ge=0, le=1000, description="0 = no limit.")
+    outbound_ring_timeout_s: int = Field(default=30, ge=5, le=300)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_assignment=True
@@ -612,6 +629,8 @@ class Settings(BaseSettings):
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
     calls: CallLimitSettings = Field(default_factory=CallLimitSettings)
     webrtc: WebRtcSettings = Field(default_factory=WebRtcSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    voice_api: VoiceApiSettings = Field(default_factory=VoiceApiSettings)
 
     @classmethod
     def settings_customise_sources(
