@@ -85,8 +85,8 @@ async def _percentiles(db: AsyncSession, value: Any, in_window: Any) -> dict[str
         .subquery()
     )
     q = select(
-        func.min(case((inner.c.rn >= (inner.c.n * 50 + 99) / 100, inner.c.v))),
-        func.min(case((inner.c.rn >= (inner.c.n * 95 + 99) / 100, inner.c.v))),
+        func.min(case((inner.c.rn >= (inner.c.n * 50 + 99) // 100, inner.c.v))),
+        func.min(case((inner.c.rn >= (inner.c.n * 95 + 99) // 100, inner.c.v))),
         func.avg(inner.c.v),
         func.max(inner.c.n),
     )

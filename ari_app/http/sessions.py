@@ -150,7 +150,10 @@ def search_clause(q: str) -> Any:
         VoiceCall.reservation_id.in_(booked),
     ]
     if len(digits) >= 3:
-        clauses.append(VoiceCall.caller_id.like(f"%{digits}%"))
+        bare: Any = VoiceCall.caller_id
+        for sep in (" ", "-", "(", ")", "+", "."):  # trunks write the same number in many ways
+            bare = func.replace(bare, sep, "")
+        clauses.append(bare.like(f"%{digits}%"))
     return or_(*clauses)
 
 
