@@ -35,7 +35,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if not _is_api(request) or exc.status < 400 or exc.content_type == "application/json":
             raise
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("www-authenticate", "allow", "retry-after")}
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("www-authenticate", "allow", "retry-after", "content-range")}
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         return json_error(exc.status, message or exc.reason, headers)
 

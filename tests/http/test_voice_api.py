@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from voicekit import add_call, context, served
 
 from ari_app.http import DialResult, LiveCall
-from models import CallEvent, OutboundCall, Reservation, RoomType, Room, VoiceCall
+from models import CallEvent, OutboundCall, Reservation, Room, RoomType, VoiceCall
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -251,7 +251,9 @@ async def test_given_the_app_when_openapi_asked_then_a_valid_3_1_document_lists_
 
     async with served(context(db_sessions)) as client:
         doc = await (await client.get("/voice/openapi.json")).json()
-        routes = {(r.method.lower(), r.resource.canonical) for r in client.server.app.router.routes()
+        app = client.app
+        assert app is not None
+        routes = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
                   if r.resource is not None and r.resource.canonical.startswith("/voice/")
                   and r.resource.canonical != "/voice/openapi.json" and r.method != "HEAD"}
     validate(doc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -40,8 +40,8 @@ async def add_call(
     duration_s: float | None = 60.0,
     caller: str = "+15550001111",
     name: str = "",
-    turns: list[tuple[str, str, int | None, dict[str, Any]]] = (),  # type: ignore[assignment]
-    tools: list[tuple[str, bool, float]] = (),  # type: ignore[assignment]
+    turns: Sequence[tuple[str, str, int | None, dict[str, Any]]] = (),
+    tools: Sequence[tuple[str, bool, float]] = (),
     **values: Any,
 ) -> int:
     from datetime import timedelta
@@ -57,8 +57,8 @@ async def add_call(
         for n, (role, text, latency, timings) in enumerate(turns, 1):
             db.add(ConversationTurn(call_id=call.id, turn_number=n, role=role, content=text, latency_ms=latency,
                                     timings=timings, created_at=started + timedelta(seconds=n)))
-        for tool, ok, latency in tools:
-            db.add(ToolRun(call_id=call.id, tool_name=tool, ok=ok, latency_ms=latency, created_at=started))
+        for tool, ok, took_ms in tools:
+            db.add(ToolRun(call_id=call.id, tool_name=tool, ok=ok, latency_ms=took_ms, created_at=started))
         return call.id
 
 
