@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 
 from ari_app.http import analytics, core, dashboard, openapi, outbound, recordings, sessions
-from ari_app.http.auth import auth_middleware, security_headers
+from ari_app.http.auth import auth_middleware, is_protected, security_headers
 from ari_app.http.context import CTX, ApiContext, DialResult, LiveCall, RouteInstaller
 from ari_app.http.errors import json_errors, make_runner
 
@@ -25,7 +25,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def json_bodies_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Writes under /voice/ take JSON only: a cross-site HTML form can't send it, so a browser
     holding the desk's Basic credentials can't be made to place or end calls (CSRF)."""
-    if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/voice/"):
+    protected = is_protected(request, request.app[CTX].public_paths)
+    if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/voice/") and protected:
         if request.can_read_body and request.content_type != "application/json":
             raise web.HTTPUnsupportedMediaType(text="send the body as application/json")
         if not request.can_read_body and request.headers.get("Content-Type", "application/json") != "application/json":

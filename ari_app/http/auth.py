@@ -75,7 +75,7 @@ def _wants_basic(request: web.Request) -> bool:
     return request.path.startswith("/dashboard") or "text/html" in request.headers.get("Accept", "")
 
 
-def _is_protected(request: web.Request, public: tuple[str, ...]) -> bool:
+def is_protected(request: web.Request, public: tuple[str, ...]) -> bool:
     path = request.path
     if not (path == "/voice" or path.startswith(PROTECTED)):
         return False
@@ -85,7 +85,7 @@ def _is_protected(request: web.Request, public: tuple[str, ...]) -> bool:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     ctx = request.app[CTX]
-    if not _is_protected(request, ctx.public_paths):
+    if not is_protected(request, ctx.public_paths):
         return await handler(request)
     if not ctx.tokens:
         if is_loopback(request):
