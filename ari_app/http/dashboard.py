@@ -19,15 +19,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import select
 
 from ari_app.http.analytics import hotel_zone
 from ari_app.http.context import CTX
 from ari_app.http.sessions import SessionQuery, list_sessions, session_detail
-from models import VoiceCall
 
 STATIC = Path(__file__).with_name("static")
 PING_EVERY_S = 15.0
+STOPPING: web.AppKey[asyncio.Event] = web.AppKey("dashboard_streams_stopping", asyncio.Event)
 
 
 def _e(value: object) -> str:
@@ -187,6 +186,7 @@ async def dashboard_analytics(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``live`` with the list of calls in progress whenever it changes."""
     ctx = request.app[CTX]
+    stopping = request.app[STOPPING]
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
     await resp.prepare(request)
     last = ""
@@ -202,19 +202,23 @@ async def events(request: web.Request) -> web.StreamResponse:
             elif quiet >= PING_EVERY_S:
                 await resp.write(b": ping\n\n")
                 quiet = 0.0
-            await asyncio.sleep(ctx.live_poll_s)
-            quiet += ctx.live_poll_s
+            try:  # a stopping service ends the stream at once instead of waiting out shutdown_timeout
+                await asyncio.wait_for(stopping.wait(), ctx.live_poll_s)
+                break
+            except TimeoutError:
+                quiet += ctx.live_poll_s
     except (ConnectionResetError, ConnectionError):
         pass
     return resp
 
 
-async def _exists(request: web.Request, sid: str) -> bool:
-    async with request.app[CTX].sessions() as db:
-        return await db.scalar(select(VoiceCall.id).where(VoiceCall.session_id == sid)) is not None
+async def _stop_streams(app: web.Application) -> None:
+    app[STOPPING].set()
 
 
 def install(app: web.Application) -> None:
+    app[STOPPING] = asyncio.Event()
+    app.on_shutdown.append(_stop_streams)
     app.router.add_get("/dashboard", dashboard)
     app.router.add_get("/dashboard/analytics", dashboard_analytics)
     app.router.add_get("/dashboard/events", events)

@@ -72,3 +72,32 @@ async def test_given_the_analytics_page_then_a_window_form_and_charts_from_the_a
     async with served(context(sqlite_sessions)) as client:
         page = await (await client.get("/dashboard/analytics", params={"from": '2026-12-01"><b>', "to": "2026-12-02"})).text()
     assert 'value="2026-12-01&quot;&gt;&lt;b&gt;"' in page and 'id="stages"' in page and 'class="here"' in page
+
+
+async def test_given_an_open_live_stream_when_the_server_stops_then_the_stream_ends_instead_of_holding_shutdown(
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from ari_app.http import build_app
+
+    await add_call(sqlite_sessions, "live", started=datetime.now(UTC), status="active")
+    # shutdown_timeout 60 s (aiohttp's default): only the app's own shutdown signal can end the stream sooner
+    server = TestServer(build_app(context(sqlite_sessions, live_poll_s=0.05)), host="127.0.0.1", shutdown_timeout=60)
+    client = TestClient(server)
+    await client.start_server()
+    try:
+        resp = await client.get("/dashboard/events")
+        assert resp.headers["Content-Type"] == "text/event-stream"
+        first = b""
+        while b"event: live" not in first:
+            first += await resp.content.readany()
+        assert b'"session_id": "live"' in first
+        async with asyncio.timeout(20):  # a guard far below the 60 s the server would otherwise wait
+            await server.close()
+            rest = await resp.content.read()
+        assert b"event: live" not in rest  # nothing changed: the stream just ended
+    finally:
+        await client.close()
