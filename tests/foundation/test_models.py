@@ -14,16 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     Base,
+    CallEvent,
     Callback,
     ConversationTurn,
+    DoNotCall,
     Lead,
     Message,
+    OutboundCall,
     PaymentLink,
     RateOverride,
+    RecordingAccess,
     Reservation,
     ReservationNight,
     Room,
     RoomType,
+    SyncOutbox,
     ToolRun,
     VoiceAnalytics,
     VoiceCall,
@@ -61,6 +66,21 @@ def sample_rows() -> list[Base]:
         Message(id=1, to="+15551230000", body="Booking HX7K2P confirmed", reservation_id=1, next_attempt_at=NOW),
         PaymentLink(id=1, reservation_id=1, amount=Decimal("259.00"), token="tok-1", url="https://pay/x",
                     expires_at=NOW + timedelta(days=1)),
+        *voice_api_rows(),
+    ]
+
+
+def voice_api_rows() -> list[Base]:
+    """The voice API's tables (issue 13)."""
+    return [
+        OutboundCall(id=1, request_id="r1", number="+15550003333", purpose="reminder", session_id="s-1",
+                     created_at=NOW, updated_at=NOW),
+        CallEvent(id=1, session_id="s-1", outbound_id=1, kind="answered", detail={"cause": 16}, at=NOW),
+        DoNotCall(id=1, number="+15550004444", note="asked", created_at=NOW),
+        RecordingAccess(id=1, session_id="s-1", who="token:ab12cd34", remote="127.0.0.1", byte_range="bytes=0-",
+                        status=206, at=NOW),
+        SyncOutbox(id=1, idempotency_key="call:s-1", kind="call", call_id=1, payload={"type": "call.finished"},
+                   next_attempt_at=NOW, created_at=NOW),
     ]
 
 
