@@ -27,6 +27,7 @@ log = logging.getLogger("ari_app.http.outbound")
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 TASKS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("outbound_tasks", set)
+LOCKS: web.AppKey[dict[str, asyncio.Lock]] = web.AppKey("outbound_locks", dict)
 
 
 class OutboundBody(BaseModel):
@@ -122,7 +123,9 @@ async def place_outbound(request: web.Request) -> web.Response:
     if ctx.place_call is None:
         raise web.HTTPServiceUnavailable(text="this service places no calls (no Asterisk connection)")
     now = datetime.now(UTC)
-    async with ctx.sessions.begin() as db:
+    # check-then-insert under a per-number lock: two requests at once can't both pass the limit
+    # (in this process; across instances the limit can be exceeded by at most one per instance)
+    async with request.app[LOCKS].setdefault(body.number, asyncio.Lock()), ctx.sessions.begin() as db:
         if await db.scalar(select(DoNotCall.id).where(DoNotCall.number == body.number)) is not None:
             raise web.HTTPForbidden(text=f"{body.number} is on the do-not-call list")
         limit = ctx.outbound_per_number_per_hour
@@ -213,6 +216,8 @@ async def _cancel_tasks(app: web.Application) -> None:
 def install(app: web.Application) -> None:
     tasks: set[asyncio.Task[None]] = set()
     app[TASKS] = tasks
+    locks: dict[str, asyncio.Lock] = {}
+    app[LOCKS] = locks
     app.on_cleanup.append(_cancel_tasks)
     app.router.add_post("/voice/calls/outbound", place_outbound)
     app.router.add_get("/voice/calls/outbound/{request_id}", get_outbound)

@@ -277,3 +277,17 @@ async def test_given_a_call_row_then_the_session_shows_the_status_the_store_wrot
     async with db_sessions() as db:
         row = await db.scalar(select(VoiceCall).where(VoiceCall.session_id == "x"))
     assert row is not None and body["status"] == row.status == "transferred" and body["state"] is None
+
+
+async def test_given_simultaneous_requests_for_one_number_then_the_hourly_limit_still_holds(
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async def place(number: str, variables: dict[str, str]) -> DialResult:
+        return DialResult(answered=False, cause=19)
+
+    async with served(context(db_sessions, place_call=place, outbound_per_number_per_hour=2)) as client:
+        answers = await asyncio.gather(*(
+            client.post("/voice/calls/outbound", json={"number": "+15551230077", "purpose": "reminder"})
+            for _ in range(6)
+        ))
+        assert sorted(a.status for a in answers) == [202, 202, 429, 429, 429, 429]
