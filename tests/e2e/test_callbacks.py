@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from e2e_support import Stack, running_stack, wait_for
+from e2e_support import Stack, running_stack, wait_for, wait_until
 from sqlalchemy import select
 
 from models import Callback, VoiceCall
@@ -49,12 +48,11 @@ async def test_given_a_due_callback_when_the_guest_answers_then_an_outbound_call
         async with stack.service.sessions() as db:
             call = (await db.execute(select(VoiceCall).where(VoiceCall.direction == "outbound"))).scalar_one()
         assert call.called_number == "+15559990001"
-        status = None
-        for _ in range(100):
-            status, attempts = await _status(stack, cb_id)
-            if status == "done":
-                break
-            await stack_sleep()
+        async def done() -> tuple[str, int] | None:
+            found = await _status(stack, cb_id)
+            return found if found[0] == "done" else None
+
+        status, attempts = await wait_until(done, 5, "callback done")
         assert status == "done" and attempts == 1
 
 
@@ -68,10 +66,7 @@ async def test_given_a_due_callback_when_the_line_is_busy_then_the_job_is_retrie
             statuses.append(await _status(stack, cb_id))
             return statuses[-1][1] >= 1 and statuses[-1][0] == "pending"
 
-        for _ in range(200):
-            if await settled():
-                break
-            await stack_sleep()
+        await wait_until(settled, 10, "callback back in the queue")
         status, attempts = statuses[-1]
         assert status == "pending" and attempts == 1  # back in the queue, due again later
         async with stack.service.sessions() as db:
@@ -79,6 +74,3 @@ async def test_given_a_due_callback_when_the_line_is_busy_then_the_job_is_retrie
             assert cb is not None and cb.due_at > datetime.now(UTC)
             assert "no answer" in cb.last_error
 
-
-async def stack_sleep() -> None:
-    await asyncio.sleep(0.05)

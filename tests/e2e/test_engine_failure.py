@@ -3,14 +3,13 @@ the failure stays with that call (the next call still gets the spoken operator).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-from e2e_support import running_stack, wait_for
+from e2e_support import running_stack, wait_for, wait_until
 from sqlalchemy import select
 from testsupport import FIXTURES
 
@@ -86,10 +85,8 @@ async def test_given_stt_failing_mid_call_when_caller_speaks_then_apology_then_k
                     ).first()
                 )
 
-        for _ in range(200):  # the end of the caller's turn, the failing STT, the apology
-            if await failure_noted():
-                break
-            await asyncio.sleep(0.05)
+        # the end of the caller's turn, the failing STT, the apology
+        await wait_until(failure_noted, 10, "speech failure noted")
         # after the apology (a cached prompt) the keypad menu is offered: 2 reaches the front desk
         stack.standin.send_dtmf(ch, "2")
 

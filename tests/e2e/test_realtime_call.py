@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from e2e_support import running_stack, wait_for
+from fake_realtime import FakeRealtimeConnection, FakeRealtimeServer
 from sqlalchemy import select
 
-from ari_app.realtime.fake_server import FakeRealtimeConnection, FakeRealtimeServer
 from models import ConversationTurn, ToolRun, VoiceCall
 from models.seed import seed_demo_hotel
 

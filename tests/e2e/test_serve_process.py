@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from e2e_support import wait_for
+from e2e_support import wait_for, wait_until
 
 from ari_app.standin.server import AsteriskStandin
 
@@ -69,12 +69,11 @@ async def test_given_serve_running_when_calls_and_signals_arrive_then_it_serves_
                         return False
                     return status == 200 and body.get("status") == "ok"
 
-                for _ in range(600):
-                    if await healthy():
-                        break
+                async def up() -> bool:
                     assert proc.returncode is None, log_path.read_text()
-                    await asyncio.sleep(0.1)
-                assert await healthy(), log_path.read_text()
+                    return await healthy()
+
+                await wait_until(up, 60, "serve healthy")
 
                 ch = standin.place_call(caller_number="+15554440001", did="+15550100")
                 await wait_for(lambda: any(ch in b.channels for b in standin.bridges.values()), 15, "bridged")
@@ -85,12 +84,11 @@ async def test_given_serve_running_when_calls_and_signals_arrive_then_it_serves_
                     async with aiohttp.ClientSession() as http, http.get(f"{base}/api/calls") as resp:
                         return list(await resp.json())
 
-                calls: list[dict[str, object]] = []
-                for _ in range(100):
-                    calls = await listed()
-                    if calls and calls[0]["status"] == "transferred":
-                        break
-                    await asyncio.sleep(0.05)
+                async def transferred_listed() -> list[dict[str, object]] | None:
+                    found = await listed()
+                    return found if found and found[0]["status"] == "transferred" else None
+
+                calls = await wait_until(transferred_listed, 5, "call listed as transferred")
                 assert calls[0]["caller_id"] == "+15554440001" and calls[0]["status"] == "transferred"
                 async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
                     scraped = await resp.text()

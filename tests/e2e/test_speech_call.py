@@ -5,13 +5,12 @@ Real models (slow): the bundled Whisper tiny.en and Piper voice, loaded once for
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import Stack, running_stack, wait_for
+from e2e_support import Stack, running_stack, wait_for, wait_until
 from sqlalchemy import select
 
 from ari_app.media.g711 import ulaw_encode
@@ -83,11 +82,11 @@ async def test_given_a_spoken_request_when_caller_asks_for_a_room_then_operator_
     leg.say(request)
     await wait_for(lambda: not leg.saying, 20, "request sent")
     await wait_for(lambda: _voiced_since(leg, mark + 1), 30, "operator answers")
-    for _ in range(600):  # the answer to the whole request is stored once it has been spoken
+    async def answer_stored() -> bool:  # the answer to the whole request is stored once it has been spoken
         _, stored = await _turns(stack, ch)
-        if stored[-1].role == "agent" and len(stored) >= 3 and stored[-2].role == "caller":
-            break
-        await asyncio.sleep(0.05)
+        return stored[-1].role == "agent" and len(stored) >= 3 and stored[-2].role == "caller"
+
+    await wait_until(answer_stored, 30, "answer stored")
     await wait_for(lambda: _quiet(leg, 40), 60, "answer finished")
     stack.standin.hangup_caller(ch)
     await wait_for(lambda: not stack.service.managers[0].calls, 10, "call released")
@@ -112,7 +111,9 @@ async def test_given_the_operator_talking_when_caller_presses_0_then_speech_stop
     ch = stack.standin.place_call(caller_number="+15557770002", did="+15550100")
     leg = await _bridged_leg(stack, ch)
     await wait_for(lambda: _voiced_since(leg, 0), 20, "greeting started")
-    await asyncio.sleep(0.3)
+    # 0.3 s into the greeting, counted in frames received (not in time: a busy machine stretches time)
+    started = next(i for i, p in enumerate(leg.captured) if p.payload.count(0xFF) != len(p.payload))
+    await wait_for(lambda: len(leg.captured) >= started + 15, 10, "greeting under way")
     stack.standin.send_dtmf(ch, "0")
     pressed_at = len(leg.captured)
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from fake_realtime import FakeRealtimeConnection, FakeRealtimeServer, Script, echo_script
 from realtimesupport import (
     FakeCallSession,
     ScriptedMedia,
@@ -34,7 +35,6 @@ from ari_app.realtime import (
     RealtimeServerError,
     RealtimeTimeout,
 )
-from ari_app.realtime.fake_server import FakeRealtimeConnection, FakeRealtimeServer, Script, echo_script
 from ari_app.session import CallInfo
 from ari_app.tools.registry import ToolRegistry
 from models.calls import ConversationTurn

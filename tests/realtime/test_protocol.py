@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from fake_realtime import FakeServerError, parse_client_event
 from pydantic import ValidationError
 
 from ari_app.media.endpoint import RtpEndpoint
 from ari_app.realtime import RealtimeMedia
-from ari_app.realtime.fake_server import FakeServerError, parse_client_event
 from ari_app.realtime.protocol import (
     ItemPlayout,
     ToolArgumentsInvalid,

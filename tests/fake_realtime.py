@@ -1,4 +1,7 @@
-"""A local stand-in for the OpenAI Realtime WebSocket, for tests and for trying Realtime mode offline.
+"""A local stand-in for the OpenAI Realtime WebSocket: a test double, kept out of the product package.
+
+(It lived in ``ari_app/realtime/`` but nothing at run time uses it, not even ``demo``: the demo runs
+the embedded brain, so an installed service carries no fake server.)
 
 It speaks the GA protocol as the installed ``openai`` package describes it: every client event is
 parsed with ``openai.types.realtime.RealtimeClientEvent`` (unknown fields count as errors, since the
