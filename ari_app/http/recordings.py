@@ -151,6 +151,17 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     return await _stream(request, ctx, sid, path, size, start, stop, partial=window_range is not None)
 
 
+async def _next(out: queue.Queue[Any], worker: threading.Thread) -> Any:
+    """The next item from the decrypting thread; short waits, so a cancelled request leaves no
+    executor thread blocked on the queue."""
+    while True:
+        try:
+            return await asyncio.to_thread(out.get, True, 0.25)
+        except queue.Empty:
+            if not worker.is_alive() and out.empty():
+                return DecryptError("the decrypting thread ended early")
+
+
 async def _stream(request: web.Request, ctx: ApiContext, sid: str, path: Path, size: int,
                   start: int, stop: int, *, partial: bool) -> web.StreamResponse:
     out: queue.Queue[Any] = queue.Queue(maxsize=4)
@@ -161,7 +172,7 @@ async def _stream(request: web.Request, ctx: ApiContext, sid: str, path: Path, s
     )
     worker.start()
     try:
-        first = await asyncio.to_thread(out.get)
+        first = await _next(out, worker)
         if isinstance(first, Exception):
             await _audit(ctx, request, sid, 500)
             raise web.HTTPInternalServerError(text=f"recording cannot be decrypted: {first}")
@@ -178,7 +189,7 @@ async def _stream(request: web.Request, ctx: ApiContext, sid: str, path: Path, s
             if isinstance(item, Exception):  # headers are gone: all we can do is cut the stream
                 raise ConnectionAbortedError(f"recording {sid}: {item}")
             await resp.write(item)
-            item = await asyncio.to_thread(out.get)
+            item = await _next(out, worker)
         await resp.write_eof()
         return resp
     finally:

@@ -98,3 +98,29 @@ async def test_given_a_plain_recording_when_fetched_with_a_range_then_served_par
     async with served(context(db_sessions)) as client:
         part = await client.get("/voice/recordings/p", headers={"Range": "bytes=10-19"})
         assert part.status == 206 and await part.read() == plain[10:20]
+
+
+async def test_given_a_listener_who_leaves_mid_stream_then_the_decrypting_thread_stops(
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    import asyncio
+    import threading
+
+
+    key = generate_key()
+    _wav(tmp_path / "long.wav", 120.0)  # ~3.8 MB: more than the socket buffers hold
+    enc = encrypt_file(tmp_path / "long.wav", tmp_path / "long.wav.enc", parse_key(key))
+    await add_call(sqlite_sessions, "long", started=datetime.now(UTC), recording_path=str(enc))
+    async with served(context(sqlite_sessions, recording_key=key)) as client:
+        port = client.server.port
+        assert port is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /voice/recordings/long HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        got = await reader.read(4096)
+        assert got.startswith(b"HTTP/1.1 200")
+        assert any(t.name.startswith("recording:") for t in threading.enumerate())
+        writer.transport.abort()  # the browser tab closed
+        async with asyncio.timeout(20):
+            while any(t.name.startswith("recording:") for t in threading.enumerate()):
+                await asyncio.sleep(0.05)
