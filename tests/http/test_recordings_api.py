@@ -122,5 +122,5 @@ async def test_given_a_listener_who_leaves_mid_stream_then_the_decrypting_thread
         assert any(t.name.startswith("recording:") for t in threading.enumerate())
         writer.transport.abort()  # the browser tab closed
         async with asyncio.timeout(20):
-            while any(t.name.startswith("recording:") for t in threading.enumerate()):
+            while any(t.name.startswith("recording:") for t in threading.enumerate()):  # noqa: ASYNC110 - threads have no event
                 await asyncio.sleep(0.05)
