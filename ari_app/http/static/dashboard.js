@@ -54,11 +54,14 @@
 
   function hoursOf(a) {
     var start = new Date(a.window.from).getTime(), end = new Date(a.window.to).getTime();
-    var byHour = {};
-    a.volume_per_hour.forEach(function (h) { byHour[new Date(h.hour).getTime()] = h.calls; });
     var labels = [], values = [];
     if (end - start <= 48 * 3600e3) {
-      for (var t = start; t < end; t += 3600e3) { labels.push(hourFmt.format(new Date(t))); values.push(byHour[t] || 0); }
+      for (var t = start; t < end; t += 3600e3) { labels.push(hourFmt.format(new Date(t))); values.push(0); }
+      // buckets are whole UTC hours: in a zone with a half-hour offset they fall inside a local hour
+      a.volume_per_hour.forEach(function (h) {
+        var i = Math.max(0, Math.floor((new Date(h.hour).getTime() - start) / 3600e3));  // the SQL window already cut it
+        if (i >= 0 && i < values.length) values[i] += h.calls;
+      });
     } else {
       a.volume_per_hour.forEach(function (h) { labels.push(new Date(h.hour).toLocaleString("en-GB", { timeZone: tz })); values.push(h.calls); });
     }
