@@ -148,7 +148,8 @@ class EmbeddedBrain(InfoDialog, ChangeDialog, CancelDialog, CallbackDialog, Book
                     yield ev
                 return
             st.stage = resume
-            if yn is False and intent is None and not has_slots:
+            carry_on = has_any(words_of(toks), ("carry on", "continue", "go on", "keep going", "not yet"))
+            if (yn is False or carry_on) and intent is None and not has_slots:
                 st.failures = 0
                 for ev in r.say(f"Okay, let's carry on. {st.last_prompt or 'How can I help you?'}"):
                     yield ev
@@ -185,9 +186,9 @@ class EmbeddedBrain(InfoDialog, ChangeDialog, CancelDialog, CallbackDialog, Book
             q = (
                 "Sorry, did you want to end the call? If not, how can I help you?"
                 if first and st.resume_stage == "idle"
-                else "Is there anything else, or shall I end the call?"
+                else "We haven't finished yet. Shall I end the call now, or would you like to carry on?"
             )
-            for ev in r.say(self._ask(st, q)):
+            for ev in r.say(q):  # last_prompt stays: it is what "carry on" goes back to
                 yield ev
             return
         if intent == "goodbye" or (

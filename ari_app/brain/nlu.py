@@ -315,7 +315,15 @@ def _find_mentions(text: str, toks: list[Tok], today: date) -> list[DateMention]
         ):
             mod = toks[i - 1].word if i > 0 and toks[i - 1].word in ("next", "this", "coming") else ""
             start = i - 1 if mod else i
-            found.append(DateMention(start, _role_before(toks, start), weekday=WEEKDAYS[w], modifier=mod))
+            found.append(
+                DateMention(
+                    start,
+                    _role_before(toks, start),
+                    weekday=WEEKDAYS[w],
+                    modifier=mod,
+                    tonight=nxt is not None and nxt.word == "night",  # "saturday night": one night
+                )
+            )
             i += 1
             continue
         holiday = _holiday_at(toks, i, today)
@@ -332,7 +340,8 @@ def _find_mentions(text: str, toks: list[Tok], today: date) -> list[DateMention]
             found.append(DateMention(i, _role_before(toks, i), relative=0, tonight=w == "tonight"))
         elif w == "tomorrow":
             rel = 2 if i >= 2 and toks[i - 1].word == "after" and toks[i - 2].word == "day" else 1
-            found.append(DateMention(i, _role_before(toks, i), relative=rel))
+            one_night = nxt is not None and nxt.word == "night"
+            found.append(DateMention(i, _role_before(toks, i), relative=rel, tonight=one_night))
         i += 1
     for m in found:
         before = [toks[j].word for j in range(max(0, m.start - 2), m.start)]
@@ -430,7 +439,7 @@ def parse_dates(text: str, toks: list[Tok], today: date, anchor_in: date | None 
         slots.replaces_is_bare_day = old.month is None and old.weekday is None and old.exact is None
         mentions = [m for m in mentions if not m.negated]
     if len(mentions) == 1 and mentions[0].tonight and slots.nights is None and mentions[0].role != "out":
-        slots.nights = 1  # "a room tonight": one night unless the caller says otherwise
+        slots.nights = 1  # "a room tonight", "tomorrow night": one night unless the caller says otherwise
     if not mentions:
         padded = words_of(toks)
         if " weekend " in padded:
@@ -506,6 +515,9 @@ _SOLO = (
     "just one",
     "one person",
     "single traveler",
+    "for me",
+    "just for me",
+    "for myself",
 )
 
 
@@ -566,12 +578,12 @@ def parse_guests(toks: list[Tok], expecting: bool = False) -> Guests:
     if people is not None and g.adults is None:
         g.adults = max(1, people - (g.children or 0))
     if g.adults is None:
-        if has_any(padded, _SOLO):
-            g.adults = 1
-        elif has_any(padded, _PARTNER) or has_any(
+        if has_any(padded, _PARTNER) or has_any(
             padded, ("couple", "two of us", "the both of us", "both of us")
         ):
-            g.adults = 2
+            g.adults = 2  # before "just me": "just me and my wife" is two
+        elif has_any(padded, _SOLO):
+            g.adults = 1
     if g.adults is None and expecting:
         nums = [
             t
@@ -588,6 +600,9 @@ def parse_guests(toks: list[Tok], expecting: bool = False) -> Guests:
     return g
 
 
+_ROOM_PLURALS = frozenset({"suites", "doubles", "kings", "queens", "singles", "twins", "deluxes"})
+
+
 def parse_rooms(toks: list[Tok]) -> int | None:
     """ "two rooms", "2 double rooms", "three standard queen rooms", "one room": how many rooms."""
     for i, t in enumerate(toks):
@@ -595,6 +610,8 @@ def parse_rooms(toks: list[Tok]) -> int | None:
             continue
         for j in range(i + 1, min(i + 4, len(toks))):
             w = toks[j].word
+            if w in _ROOM_PLURALS and t.num > 1:
+                return t.num  # "two harbour suites", "2 doubles"
             if w in ("room", "rooms"):
                 if w == "room" and t.num != 1:
                     break  # "a 2 room suite"
@@ -872,7 +889,7 @@ def parse_name(text: str, expecting: bool) -> str | None:
     """A person's name: after "my name is …" anywhere, or the whole short answer when one was asked
     for, or after "this is …" / "I'm …" when it is capitalised as names are. Letters the caller
     spells ("Patel, P A T E L") fix the spelling. Any alphabet: accents and non-Latin letters stay."""
-    if re.search(r"[0-9;=()*@<>{}\[\]\\/]", text):
+    if re.search(r"[;=()*@<>{}\[\]\\/]", text):
         return None
     original = text.replace("\u2019", "'")
     low = original.lower()
@@ -895,6 +912,8 @@ def parse_name(text: str, expecting: bool) -> str | None:
     if not segments or not segments[0].strip():
         return None
     first = segments[0]
+    if re.search(r"\d", first):
+        return None  # digits: a phone number or a date, not a name
     letters = spelled_letters(first)
     words: list[str] = []
     if letters and all(_LETTER.match(w) for w in first.split()):
@@ -1189,7 +1208,8 @@ def detect_intent(text: str, toks: list[Tok], info_hit: bool, has_slots: bool) -
         return "callback"
     booking_words = any(t.word in _BOOK_WORDS for t in toks) or has_slots
     asks_person = has_any(padded, _HUMAN_VERBS) or (has_any(padded, _WEAK_HUMAN_VERBS) and not booking_words)
-    if (asks_person and (has_any(padded, _HUMAN_WORDS) or " front desk " in padded)) or (
+    department = any(has_any(padded, words) for words in DEPARTMENT_WORDS.values())
+    if (asks_person and (has_any(padded, _HUMAN_WORDS) or department)) or (
         len(toks) <= 3 and any(t.word in _HUMAN_WORDS - {"people"} for t in toks) and not booking_words
     ):
         return "human"

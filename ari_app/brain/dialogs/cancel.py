@@ -135,6 +135,11 @@ class CancelDialog(DialogBase):
             hits = [x for x in found if name_matches(name, str(x["guest_name"]))]
             if len(hits) == 1:
                 return None, hits[0]
+        # "no wait, the one under John Smith": a booking's name anywhere in what was said
+        said = " ".join(t.word for t in toks if len(t.word) >= 3 and t.word not in ("the", "one", "under", "for"))
+        hits = [x for x in found if said and name_matches(said, str(x["guest_name"]))]
+        if len(hits) == 1 and len(found) > 1:
+            return None, hits[0]
         if st.stage == "cancel_pick" and found:
             padded = words_of(toks)
             if has_any(padded, ("first", "first one", "earlier", "earliest")):
