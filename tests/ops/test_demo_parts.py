@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 from ari_app.demo import _agent_reply_done, fresh_caller_number, reservation_line, unspoken_notice
 from ari_app.media.rtp import build_rtp_header
@@ -89,3 +93,15 @@ def test_given_two_demo_runs_when_no_caller_given_then_each_calls_from_its_own_n
     numbers = {fresh_caller_number() for _ in range(50)}
     assert len(numbers) >= 49  # 10^7 choices: two clashes in 50 draws is a one-in-10^8 event
     assert all(n.startswith("+1555") and len(n) == 12 and n[1:].isdigit() for n in numbers)
+
+
+def test_given_no_api_docs_when_the_demo_picks_its_description_then_it_says_so_at_info_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import ari_app.demo as demo
+
+    monkeypatch.setattr(demo, "default_api_docs_dir", lambda: tmp_path / "absent")
+    with caplog.at_level(logging.DEBUG):
+        spec = demo.demo_spec()
+    assert "project's own description" in spec.source
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
