@@ -208,7 +208,7 @@ def _expected_alerts(rule: dict[str, Any], labels_list: list[dict[str, str]]) ->
         annotations = {}
         for key, text in (rule.get("annotations") or {}).items():
             for name, value in labels.items():
-                text = text.replace("{{ $labels.%s }}" % name, value)
+                text = text.replace("{{ $labels." + name + " }}", value)
             annotations[key] = text
         out.append({"exp_labels": {**rule.get("labels", {}), **labels}, "exp_annotations": annotations})
     return out
