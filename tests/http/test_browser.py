@@ -78,7 +78,8 @@ async def test_given_the_dashboard_in_chromium_then_live_call_charts_search_and_
     await standin.start()
     try:
         settings = make_settings(standin, next_media_settings())
-        async with running_manager(settings, CallStore(sqlite_sessions)) as manager:
+        store = CallStore(sqlite_sessions)
+        async with running_manager(settings, store) as manager:
             ctx = context(sqlite_sessions, live_calls=live_calls_of([manager]), end_call=end_call_in([manager]),
                           recording_key=key, timezone="Europe/Lisbon", live_poll_s=0.2)
             async with served(ctx) as client, chromium(tmp_path / "profile") as browser:
@@ -101,6 +102,27 @@ async def test_given_the_dashboard_in_chromium_then_live_call_charts_search_and_
                     "return document.getElementById('live-body').children.length === 0"
                     " && !document.getElementById('live-empty').hidden;", "the call leaves the live list")
                 assert await browser.js("return performance.getEntriesByType('navigation').length;") == 1
+
+                # a second call, watched on its own page: the transcript grows, then staff end it
+                second = standin.place_call(caller_number="+15550106666")
+                await eventually(lambda: second in manager.calls and manager.calls[second].row_id is not None)
+                call = manager.calls[second]
+                await browser.open(f"{base}/dashboard/calls/{call.session_id}")
+                assert await browser.js("return document.getElementById('call').dataset.live;") == "1"
+                assert call.row_id is not None
+                await store.add_turn(call.row_id, "caller", "Is breakfast included?")
+                await browser.wait_for(
+                    "return document.getElementById('turns').textContent.indexOf('breakfast') >= 0;",
+                    "the live transcript grows")
+                await browser.js("document.getElementById('end-call').click();")
+                await browser.wait_for(
+                    "return document.getElementById('call').dataset.live === '0' && "
+                    "document.getElementById('call-head').textContent.indexOf('ended_by_staff: front desk') >= 0;",
+                    "the call ends and its page goes still")
+                assert second not in manager.calls
+                assert any(r.op == "channels.hangup" and r.path.endswith(second) for r in standin.request_log)
+                await browser.screenshot(tmp_path / "dashboard-ended-call.png")
+                await browser.open(f"{base}/dashboard")
 
                 await browser.js("document.getElementById('q').value = 'xy12zw';"
                                  "document.querySelector('form.search').submit();")
