@@ -1,81 +1,147 @@
 """Speech latency benchmark: caller's true end of speech → first RTP packet of our answer.
 
-A simulated caller sends Piper-rendered hotel requests as μ-law RTP over loopback to the media plane's
-RtpEndpoint; a SpeechLoop (real webrtcvad, Whisper tiny.en, Piper) answers through a fake brain. The
-caller timestamps the packet that carries the last speech sample and the first non-silent packet that
-comes back. Runs 1 and 4 concurrent calls, plus a baseline in the same run (no speculative STT, whole
-reply synthesised before playing) for the ratio.
+Callers are flite voices (slt, rms, awb, kal — not the operator's Piper voice), with the pauses real
+callers make inside a request ("I'd like a room for … two adults, please."). They send μ-law RTP
+over loopback to the media plane's RtpEndpoint; a SpeechLoop (real webrtcvad, Whisper tiny.en,
+Piper) answers through a real brain: ``embedded`` (the hotel dialog on a seeded SQLite hotel) or
+``llm`` (LlmBrain through the `openai` client to a local chat-completions stub that streams a fixed
+reply at once). The caller timestamps the packet carrying the last speech sample of the utterance and
+the first voiced packet after it; a voiced packet of ours *inside* the caller's pause is a turn cut
+too early. Each configuration runs with the turn-end rule and with today's fixed 600 ms hangover
+(no early end) in the same run, for the ratio.
 
-    .venv/bin/python bench/latency.py [--utterances 20] [--skip-baseline]
+    .venv/bin/python bench/latency.py [--utterances 10] [--modes embedded,llm] [--calls 1,4]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import datetime as dt
+import json
 import os
 import platform
 import random
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from aiohttp import web  # noqa: E402
+from flitevoice import VOICES, speak, with_pause  # noqa: E402
+
+from ari_app.brain.context import CallContext  # noqa: E402
+from ari_app.brain.embedded import EmbeddedBrain  # noqa: E402
+from ari_app.brain.events import Say  # noqa: E402
+from ari_app.brain.llm import LlmBrain  # noqa: E402
 from ari_app.media import PortAllocator, RtpEndpoint  # noqa: E402
 from ari_app.media.g711 import ulaw_encode  # noqa: E402
 from ari_app.media.rtp import build_rtp_header, parse_rtp  # noqa: E402
 from ari_app.session import CallInfo  # noqa: E402
-from ari_app.settings import Settings, SpeechSettings  # noqa: E402
+from ari_app.settings import BrainSettings, Settings, SpeechSettings  # noqa: E402
 from ari_app.speech import SpeechEngines, SpeechLoop, TurnResult  # noqa: E402
-from ari_app.speech.tts import SentenceTts  # noqa: E402
+from ari_app.speech.commit import CommitGate, GatedRegistry  # noqa: E402
 
 Int16Array = npt.NDArray[np.int16]
 
-REQUESTS = [
-    "I'd like to book a double room for two guests.",
-    "Do you have a suite available on July twelfth?",
-    "What time is check-out?",
-    "Is breakfast included?",
-    "I need a twin room for three nights.",
-    "Can I check in early tomorrow?",
-    "Do you have parking for guests?",
-    "My name is Sarah Johnson.",
-    "How much is a single room in October?",
-    "Please put me through to the front desk.",
+# (parts, pause inside the utterance in seconds): pauses at open points and after preambles
+UTTERANCES: list[tuple[list[str], float]] = [
+    (["I'd like a room for", "two adults, please."], 0.55),
+    (["What time is check-out?"], 0.0),
+    (["We arrive on the", "fifth of March."], 0.65),
+    (["Is breakfast included?"], 0.0),
+    (["My name is", "Sarah Johnson."], 0.7),
+    (["Do you have parking for guests?"], 0.0),
+    (["Great.", "I'd like to book a room for Friday."], 0.58),
+    (["How much is a single room in October?"], 0.0),
+    (["I need a twin room", "for three nights."], 0.45),
+    (["Please put me through to the front desk."], 0.0),
 ]
-REPLY = ["Certainly. ", "I can help with that right away."]
+LLM_REPLY = "Certainly. I can help with that right away."
 
 
-async def brain(text: str) -> AsyncIterator[str]:
-    for part in REPLY:
-        yield part
+def render(i: int) -> tuple[Int16Array, list[tuple[int, int]]]:
+    """The utterance audio and its voiced spans (start, end samples) from the flite renderings."""
+    parts, pause = UTTERANCES[i % len(UTTERANCES)]
+    voice = VOICES[i % len(VOICES)]
+    pcms = []
+    for text in parts:
+        pcm = speak(text, voice)
+        loud = np.nonzero(np.abs(pcm.astype(np.int32)) > 300)[0]
+        pcms.append(pcm[int(loud[0]) : int(loud[-1]) + 1] if loud.size else pcm)
+    spans, pos = [], 0
+    for k, pcm in enumerate(pcms):
+        if k:
+            pos += int(8000 * pause)
+        spans.append((pos, pos + len(pcm)))
+        pos += len(pcm)
+    return with_pause(pcms, pause), spans
 
 
-class WholeReplyTts(SentenceTts):
-    """Baseline: waits for the whole reply text and synthesises it in one piece."""
+class ChatStub:
+    """POST /v1/chat/completions: the fixed reply, streamed at once."""
 
-    def __init__(self, inner: SentenceTts) -> None:
-        self.inner = inner
-        self.name = f"whole({inner.name})"
+    def __init__(self) -> None:
+        self.url = ""
+        self.requests = 0
+        self._runner: web.AppRunner | None = None
 
-    @property
-    def voice_id(self) -> str:
-        return self.inner.voice_id
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1"  # type: ignore[union-attr]
 
-    async def synthesize(self, text: str) -> Int16Array:
-        return await self.inner.synthesize(text)
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
 
-    async def speak_sentences(self, text_stream: AsyncIterator[str]):  # type: ignore[no-untyped-def]
-        text = "".join([c async for c in text_stream])
-        yield text, await self.inner.synthesize(text)
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        self.requests += 1
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for delta, finish in (({"role": "assistant", "content": LLM_REPLY}, None), ({}, "stop")):
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "stub",
+                     "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+
+def brain_respond(brain: Any, ctx: CallContext) -> tuple[Callable[[str], AsyncIterator[str]], Callable[[], None]]:
+    """The conversation's respond/withdraw pair: the dialog state is snapshotted per turn and put
+    back when the loop withdraws an early-ended turn."""
+    snap: list[tuple[Any, list[Any], list[Any]]] = []
+
+    async def respond(text: str) -> AsyncIterator[str]:
+        snap[:] = [(copy.deepcopy(ctx.state), list(ctx.turns), copy.deepcopy(ctx.llm_messages))]
+        async for ev in brain.respond(ctx, text, "speech"):
+            if isinstance(ev, Say):
+                yield ev.text
+
+    def withdraw() -> None:
+        if snap:
+            ctx.state, turns, msgs = snap.pop()
+            ctx.turns[:] = turns
+            ctx.llm_messages[:] = msgs
+
+    return respond, withdraw
 
 
 @dataclass
@@ -90,8 +156,7 @@ class Session:
 
 class CallerProtocol(asyncio.DatagramProtocol):
     def __init__(self) -> None:
-        self.first_answer: float | None = None
-        self.armed = False
+        self.voiced: list[float] = []
         self.last_voiced = 0.0
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -99,14 +164,21 @@ class CallerProtocol(asyncio.DatagramProtocol):
         pkt = parse_rtp(data)
         if any(b not in (0xFF, 0x7F) for b in pkt.payload):
             self.last_voiced = now
-            if self.armed and self.first_answer is None:
-                self.first_answer = now
+            self.voiced.append(now)
 
 
-async def caller(port: int, clips: list[tuple[Int16Array, int]], results: list[float]) -> None:
-    """Sends each clip paced at 20 ms from a monotonic origin, then silence until answered."""
+@dataclass
+class CallStats:
+    e2e: list[float] = field(default_factory=list)
+    cut_early: int = 0
+    utterances: int = 0
+
+
+async def caller(ep: RtpEndpoint, clips: list[tuple[Int16Array, list[tuple[int, int]]]], stats: CallStats) -> None:
+    """Sends each utterance paced at 20 ms from a monotonic origin, then silence until answered."""
     loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_datagram_endpoint(CallerProtocol, remote_addr=("127.0.0.1", port))
+    transport, proto = await loop.create_datagram_endpoint(CallerProtocol, remote_addr=("127.0.0.1", ep.local_port))
+    ep.set_remote("127.0.0.1", transport.get_extra_info("sockname")[1])  # what Asterisk tells us
     seq, ts, ssrc = random.getrandbits(16), random.getrandbits(32), random.getrandbits(32)
     origin = time.monotonic()
     n = 0
@@ -123,48 +195,61 @@ async def caller(port: int, clips: list[tuple[Int16Array, int]], results: list[f
         return time.monotonic()
 
     try:
-        for _ in range(25):
+        for _ in range(50):  # the line before the first request
             await send(silence)
-        for pcm, end_sample in clips:
+        for pcm, spans in clips:
             frames = np.zeros(-(-len(pcm) // 160) * 160, dtype=np.int16)
             frames[: len(pcm)] = pcm
-            proto.first_answer, proto.armed = None, False
-            true_end = 0.0
+            first_end = spans[0][1]
+            t_first_end = t_end = 0.0
+            last = (spans[-1][1] - 1) // 160
             for i, frame in enumerate(frames.reshape(-1, 160)):
                 t = await send(frame)
-                if i == end_sample // 160:
-                    true_end, proto.armed = t, True
+                if i == (first_end - 1) // 160:
+                    t_first_end = t
+                if i == last:
+                    t_end = t
+            stats.utterances += 1
+            if len(spans) > 1 and any(t_first_end < v < t_end - 0.02 for v in proto.voiced):
+                stats.cut_early += 1  # we spoke inside the caller's pause
             deadline = time.monotonic() + 10
-            while proto.first_answer is None and time.monotonic() < deadline:
+            while not any(v > t_end for v in proto.voiced) and time.monotonic() < deadline:
                 await send(silence)
-            if proto.first_answer is not None:
-                results.append((proto.first_answer - true_end) * 1000)
-            # let the answer finish (no barge-in), then a short gap before the next request
-            while time.monotonic() - proto.last_voiced < 0.3:
+            answered = [v for v in proto.voiced if v > t_end]
+            if answered:
+                stats.e2e.append((answered[0] - t_end) * 1000)
+            while time.monotonic() - proto.last_voiced < 0.4:  # let the answer finish (no barge-in)
                 await send(silence)
-            for _ in range(10):
+            for _ in range(25):
                 await send(silence)
     finally:
         transport.close()
 
 
-async def one_call(engines: SpeechEngines, alloc: PortAllocator, clips: list[tuple[Int16Array, int]],
-                   baseline: bool, call_no: int) -> tuple[list[float], list[TurnResult]]:
-    async with RtpEndpoint(alloc, source_check="any") as ep:  # the bench caller is no Asterisk
+async def one_call(engines: SpeechEngines, alloc: PortAllocator, clips: list[tuple[Int16Array, list[tuple[int, int]]]],
+                   mode: str, rule: bool, call_no: int, sessions: Any, stub: ChatStub) -> tuple[CallStats, list[TurnResult], int]:
+    settings = Settings(brain=BrainSettings(mode="llm", openai_base_url=stub.url)) if mode == "llm" else Settings()
+    ctx = CallContext.create(sessions=sessions, settings=settings, session_id=f"bench-{call_no}")
+    gate = CommitGate()
+    ctx.registry = GatedRegistry(ctx.registry, gate)  # type: ignore[assignment]
+    brain: Any = LlmBrain(settings.brain) if mode == "llm" else EmbeddedBrain()
+    async for _ev in brain.greet(ctx):
+        pass
+    respond, withdraw = brain_respond(brain, ctx)
+    async with RtpEndpoint(alloc) as ep:
         session = Session(ep, CallInfo(f"bench-{call_no}", call_no, f"chan-{call_no}"))
-        sl = SpeechLoop(session, engines, brain, record=False, speculative=not baseline)  # type: ignore[arg-type]
-        if baseline:
-            sl.tts = WholeReplyTts(sl.tts)  # type: ignore[arg-type]
-        e2e: list[float] = []
+        sl = SpeechLoop(session, engines, respond, record=False, turn_end_rule=rule,  # type: ignore[arg-type]
+                        on_withdraw=withdraw, commit_gate=gate)
+        stats = CallStats()
         async with asyncio.TaskGroup() as tg:
             run = tg.create_task(sl.run())
-            await caller(ep.local_port, clips, e2e)
+            await caller(ep, clips, stats)
             sl.stop()
             await run
         if os.environ.get("BENCH_DEBUG"):
             for t in sl.turns:
-                print({k: round(v) for k, v in t.timings.items()})
-        return e2e, sl.turns
+                print(t.caller_text, {k: round(v) for k, v in t.timings.items()})
+        return stats, sl.turns, len(sl.continuations)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -175,7 +260,11 @@ def pct(values: list[float], p: float) -> float:
     return s[k]
 
 
-def row(label: str, e2e: list[float], turns: list[TurnResult]) -> str:
+def row(label: str, stats: list[CallStats], turns: list[TurnResult], continuations: int) -> str:
+    e2e = [x for st in stats for x in st.e2e]
+    utts = sum(st.utterances for st in stats)
+    cut = sum(st.cut_early for st in stats)
+
     def med(key: str) -> float:
         vals = [t.timings.get(key, 0.0) for t in turns]
         return statistics.median(vals) if vals else float("nan")
@@ -184,21 +273,21 @@ def row(label: str, e2e: list[float], turns: list[TurnResult]) -> str:
         return f"{sum(1 for t in turns if t.timings.get(key)) / max(1, len(turns)):.0%}"
 
     return (
-        f"| {label} | {len(e2e)} | {med('endpoint_ms'):.0f} | {med('stt_ms'):.0f} | {med('brain_ms'):.0f} | "
-        f"{med('tts_first_audio_ms'):.0f} | {med('send_ms'):.0f} | {pct(e2e, 50):.0f} | {pct(e2e, 95):.0f} | "
-        f"{share('stt_speculative')} | {share('early_end')} | {share('one_moment')} |"
+        f"| {label} | {len(e2e)}/{utts} | {med('endpoint_ms'):.0f} | {med('stt_ms'):.0f} | {med('brain_ms'):.0f} | "
+        f"{med('tts_first_audio_ms'):.0f} | {pct(e2e, 50):.0f} | {pct(e2e, 95):.0f} | "
+        f"{cut / max(1, utts):.0%} ({cut}) | {continuations} | {share('stt_speculative')} | {share('early_end')} |"
     )
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--utterances", type=int, default=20)
-    ap.add_argument("--skip-baseline", action="store_true")
-    ap.add_argument("--vad-end-ms", type=int, default=None)
+    ap.add_argument("--utterances", type=int, default=10, help="per call")
+    ap.add_argument("--modes", default="embedded,llm")
+    ap.add_argument("--calls", default="1,4")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override a SpeechSettings field, e.g. --set whisper_window_s=30")
     args = ap.parse_args()
-    overrides: dict[str, object] = {} if args.vad_end_ms is None else {"vad_end_ms": args.vad_end_ms}
+    overrides: dict[str, object] = {}
     for item in args.set:
         name, _, value = item.partition("=")
         overrides[name] = value
@@ -206,48 +295,66 @@ async def main() -> None:
     settings = SpeechSettings(prompt_cache_dir="/tmp/hotel-operator-bench-prompts", **overrides)  # type: ignore[arg-type]
     engines = SpeechEngines.load(settings, hotel_name="Harbour View Hotel", progress=print)
     await engines.warm()
-    tts = engines.voice_for("en")
-    clips: list[tuple[Int16Array, int]] = []
-    for i in range(args.utterances):
-        pcm = await tts.synthesize(REQUESTS[i % len(REQUESTS)])
-        loud = np.nonzero(np.abs(pcm.astype(np.int32)) > 300)[0]
-        end = int(loud[-1]) + 1 if loud.size else len(pcm)
-        clips.append((np.concatenate([np.zeros(4000, np.int16), pcm[:end], np.zeros(80, np.int16)]), 4000 + end))
+    clips = [render(i) for i in range(args.utterances)]
+
+    from models import Base
+    from models.db import make_engine, session_factory
+    from models.seed import seed_demo_hotel
+
+    tmp = tempfile.mkdtemp(prefix="bench-latency-")
+    db = make_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
+    async with db.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    sessions = session_factory(db)
+    await seed_demo_hotel(sessions)
+    stub = ChatStub()
+    await stub.start()
     alloc = PortAllocator("127.0.0.1", 43000, 43999)
     lines = [
-        "| run | n | endpoint | STT after EOT | brain | TTS first audio | send | p50 e2e | p95 e2e "
-        "| speculative used | early end | one moment |",
+        "| run | answered/utterances | endpoint | STT after EOT | brain | TTS first audio | p50 e2e | p95 e2e "
+        "| cut too early | withdrawn | speculative used | early end |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    summary: dict[str, list[float]] = {}
-    for label, calls, baseline in [("1 call", 1, False), ("4 calls", 4, False), ("1 call, baseline", 1, True)]:
-        if baseline and args.skip_baseline:
-            continue
-        print(f"running {label} ...", flush=True)
-        results = await asyncio.gather(
-            *[one_call(engines, alloc, clips, baseline, c + 1) for c in range(calls)]
-        )
-        e2e = [x for r in results for x in r[0]]
-        turns = [t for r in results for t in r[1]]
-        summary[label] = e2e
-        lines.append(row(label, e2e, turns))
-        print(lines[-1], flush=True)
-    await engines.aclose()
-    ratio = ""
-    if "1 call, baseline" in summary:
-        ratio = (
-            f"\nBaseline/streamed p50 ratio (1 call): "
-            f"{pct(summary['1 call, baseline'], 50) / pct(summary['1 call'], 50):.2f}x"
-        )
+    p50: dict[str, float] = {}
+    try:
+        for mode in args.modes.split(","):
+            for calls in [int(c) for c in args.calls.split(",")]:
+                for rule in (True, False):
+                    label = f"{mode}, {calls} call{'s' if calls > 1 else ''}, " + ("turn-end rule" if rule else "fixed 600 ms")
+                    print(f"running {label} ...", flush=True)
+                    results = await asyncio.gather(
+                        *[one_call(engines, alloc, clips, mode, rule, c + 1, sessions, stub) for c in range(calls)]
+                    )
+                    stats = [r[0] for r in results]
+                    turns = [t for r in results for t in r[1]]
+                    lines.append(row(label, stats, turns, sum(r[2] for r in results)))
+                    e2e = [x for st in stats for x in st.e2e]
+                    p50[label] = pct(e2e, 50)
+                    p50[label + " p95"] = pct(e2e, 95)
+                    print(lines[-1], flush=True)
+    finally:
+        await stub.stop()
+        await db.dispose()
+        await engines.aclose()
+    ratios = []
+    for label in list(p50):
+        if label.endswith("turn-end rule"):
+            base = label.replace("turn-end rule", "fixed 600 ms")
+            if base in p50:
+                ratios.append(
+                    f"{label.rsplit(',', 1)[0]}: p50 {p50[label] / p50[base]:.2f}x, "
+                    f"p95 {p50[label + ' p95'] / p50[base + ' p95']:.2f}x of the fixed 600 ms hangover"
+                )
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     machine = f"{platform.machine()} {os.cpu_count()} CPU(s), {platform.processor() or platform.platform()}"
     print(f"\n{stamp} on {machine}; load before {load_before}, after {os.getloadavg()[0]:.2f}; "
-          f"vad_end_ms={settings.vad_end_ms}, vad_pause_ms={settings.vad_pause_ms}, "
-          f"vad_early_end_ms={settings.vad_early_end_ms}, beam={settings.whisper_beam_size}, "
-          f"window={settings.whisper_window_s}s, cpu_threads={settings.whisper_cpu_threads}, "
-          f"workers={settings.workers}, overrides={overrides}; stage columns are medians in ms, e2e = caller's true end of speech "
-          f"to first answer RTP packet")
-    print("\n".join(lines) + ratio)
+          f"vad_end_ms={settings.vad_end_ms}, vad_early_end_ms={settings.vad_early_end_ms}, "
+          f"vad_open_end_ms={settings.vad_open_end_ms}, vad_pause_ms={settings.vad_pause_ms}, "
+          f"beam={settings.whisper_beam_size}, window={settings.whisper_window_s}s, workers={settings.workers}, "
+          f"overrides={overrides}; stage columns are medians in ms; e2e = caller's true end of speech to the "
+          f"first voiced answer packet; cut too early = we spoke inside the caller's pause")
+    print("\n".join(lines))
+    print("\nRatio (turn-end rule / fixed 600 ms, same run):\n  " + "\n  ".join(ratios))
 
 
 if __name__ == "__main__":

@@ -186,6 +186,7 @@ class SpeechLoop:
         self._done: asyncio.Future[LoopResult] | None = None
         self._turn: _Turn | None = None
         self._spec: tuple[asyncio.Task[Transcript | Exception], int] | None = None
+        self._spec_merged = False  # the current guess covers a withdrawn turn's audio too
         self._segment_during_speech = False
         self._continuing: _Turn | None = None  # an early-ended turn the caller turned out to go on with
         self._segment_echo = False
@@ -470,10 +471,14 @@ class SpeechLoop:
             return
         audio = ev.audio
         prev = self._turn
+        merged_guess = False
         if self._continuing is not None:
             audio = np.concatenate([self._continuing.audio, audio])
             self._continuing = None
-            self._drop_speculative()
+            # the guesses of a continued turn were made on the merged audio: the last one still counts
+            merged_guess = self._spec is not None and self._spec_merged
+            if not merged_guess:
+                self._drop_speculative()
         elif prev is not None and prev.task is not None and not prev.task.done() and not prev.speaking:
             # the caller went on before we answered: answer everything they said
             audio = np.concatenate([prev.audio, audio])
@@ -491,7 +496,7 @@ class SpeechLoop:
         if self._spec is not None:
             task, frames = self._spec
             self._spec = None
-            if frames == ev.speech_frames and audio is ev.audio:
+            if frames == ev.speech_frames and (audio is ev.audio or merged_guess):
                 turn.speculative = task
             else:
                 task.cancel()
@@ -510,7 +515,13 @@ class SpeechLoop:
         if self.engines.pool.busy or self._guess_lock.locked():
             return
         assert self._tg is not None
-        task = self._tg.create_task(self._transcribe_guess(ev.audio), name="speech-speculative-stt")
+        audio = ev.audio
+        # a caller going on after an early end: guess on everything they said, so the merged turn
+        # gets the same early, speculative answer as any other
+        self._spec_merged = self._continuing is not None
+        if self._continuing is not None:
+            audio = np.concatenate([self._continuing.audio, audio])
+        task = self._tg.create_task(self._transcribe_guess(audio), name="speech-speculative-stt")
         self._spec = (task, ev.speech_frames)
 
     def _drop_speculative(self) -> None:

@@ -46,6 +46,7 @@ YES_NO = frozenset(
     "perfect great sounds good that's it is thanks thank you go ahead do not don't".split()
 )
 
+_BEFORE_A_DAY = frozenset("on from until till by before after to".split())
 _DIGIT_WORDS = frozenset("zero oh one two three four five six seven eight nine".split())
 _NUMBER_CONTEXT = re.compile(r"\b(number|phone|code|mobile|cell|call me|reach me|extension)\b")
 # a question that opens with an auxiliary ("Shall I…?", "Is that…?", "So, would you…?")
@@ -101,8 +102,10 @@ def judge(text: str, *, expecting_yes_no: bool = False) -> Verdict:
     if raw.endswith(("...", "…", ",", "-", ";", ":")):
         return "open"
     last = words[-1]
-    if last in OPEN_ENDINGS or last in MONTHS:
-        return "open"  # "on March" waits for the day
+    if last in OPEN_ENDINGS:
+        return "open"
+    if last in MONTHS and len(words) > 1 and words[-2] in _BEFORE_A_DAY:
+        return "open"  # "arriving on March" waits for the day; "in October" is complete
     if expecting_yes_no and all(w in YES_NO for w in words):
         return "finished"
     if len(words) <= 2 and all(w in PREAMBLE for w in words):
