@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     Base,
-    CallEvent,
     Callback,
+    CallerScreeningEntry,
+    CallEvent,
     ConversationTurn,
     DoNotCall,
     Lead,
@@ -67,6 +68,8 @@ def sample_rows() -> list[Base]:
         PaymentLink(id=1, reservation_id=1, amount=Decimal("259.00"), token="tok-1", url="https://pay/x",
                     expires_at=NOW + timedelta(days=1)),
         *voice_api_rows(),
+        CallerScreeningEntry(id=1, number_key="15550005555", number="+1 555 000 5555", kind="block", note="spam",
+                             created_at=NOW, updated_at=NOW),
     ]
 
 
