@@ -24,6 +24,7 @@ import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy import exists, select
@@ -140,6 +141,9 @@ class SyncWorker(_Loop):
         if not settings.sync.url or not settings.sync.secret.get_secret_value():
             log.error("sync.enabled is set but sync.url or sync.secret is empty: cloud sync stays off")
             return None
+        url = urlsplit(settings.sync.url)
+        if url.scheme != "https" and url.hostname not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("sync.url is not HTTPS: transcripts would cross the network unencrypted")
         return cls(sessions, settings.sync, settings.worker)
 
     async def run_once(self) -> int:
