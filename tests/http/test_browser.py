@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from voicekit import add_call, context, served
 from webdriver import chromium, missing
@@ -24,7 +25,7 @@ from arikit import FIXTURES, eventually, make_settings, next_media_settings, run
 from ari_app.http.wiring import end_call_in, live_calls_of  # noqa: E402
 from ari_app.recording.crypto import encrypt_file, generate_key, parse_key  # noqa: E402
 from ari_app.standin import AsteriskStandin  # noqa: E402
-from models import Reservation, Room, RoomType  # noqa: E402
+from models import Reservation, Room, RoomType, VoiceCall  # noqa: E402
 from models.store import CallStore  # noqa: E402
 
 CANVAS_PIXELS = """
@@ -152,3 +153,26 @@ async def test_given_the_dashboard_in_chromium_then_live_call_charts_search_and_
     finally:
         await standin.stop()
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+
+@pytest.mark.timeout(120)
+async def test_given_a_token_when_the_browser_answers_the_basic_challenge_then_scripts_charts_and_stream_work(
+    sqlite_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    await _seed(sqlite_sessions, tmp_path, generate_key())
+    await add_call(sqlite_sessions, "on-line", started=datetime.now(UTC), status="active", caller="+15550105555")
+    ctx = context(sqlite_sessions, tokens=["desk-token"], live_poll_s=0.2)
+    async with served(ctx) as client, chromium(tmp_path / "profile") as browser:
+        port = client.server.port
+        await browser.open(f"http://frontdesk:desk-token@127.0.0.1:{port}/dashboard")
+        await browser.wait_for("return document.body.dataset.chartsReady === '4';", "charts drawn with Basic auth")
+        await browser.wait_for(
+            "return document.getElementById('live-body').textContent.indexOf('+15550105555') >= 0;", "live list")
+        # the stream (EventSource) is authorised too: the live list follows a change in the database
+        async with sqlite_sessions.begin() as db:
+            await db.execute(update(VoiceCall).where(VoiceCall.session_id == "on-line").values(status="completed"))
+        await browser.wait_for("return document.getElementById('live-body').children.length === 0;",
+                               "the stream delivered the change")

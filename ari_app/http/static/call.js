@@ -2,6 +2,9 @@
    page goes still once the call has ended. Values go in through textContent only. */
 "use strict";
 (function () {
+  // absolute URLs from the origin: a page opened as http://user:token@host/ would otherwise give
+  // every relative URL the credentials, which fetch() refuses
+  function api(path) { return new URL(path, window.location.origin).toString(); }
   var article = document.getElementById("call");
   if (!article || article.dataset.live !== "1") return;
   var sid = article.dataset.session;
@@ -34,12 +37,12 @@
   }
 
   function refresh() {
-    return fetch("/voice/sessions/" + encodeURIComponent(sid), { credentials: "same-origin", headers: { Accept: "application/json" } })
+    return fetch(api("/voice/sessions/" + encodeURIComponent(sid)), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.json(); })
       .then(function (c) { render(c); return c; });
   }
 
-  var es = new EventSource("/dashboard/events");
+  var es = new EventSource(api("/dashboard/events"));
   es.addEventListener("live", function (ev) {
     var live = JSON.parse(ev.data).some(function (c) { return c.session_id === sid; });
     refresh().then(function (c) {
@@ -56,7 +59,7 @@
   if (button) {
     button.addEventListener("click", function () {
       button.disabled = true;
-      fetch("/voice/sessions/" + encodeURIComponent(sid) + "/end", {
+      fetch(api("/voice/sessions/" + encodeURIComponent(sid) + "/end"), {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
         body: JSON.stringify({ reason: "front desk" })

@@ -2,6 +2,9 @@
    Every value goes into the page through textContent, never as HTML. */
 "use strict";
 (function () {
+  // absolute URLs from the origin: a page opened as http://user:token@host/ would otherwise give
+  // every relative URL the credentials, which fetch() refuses
+  function api(path) { return new URL(path, window.location.origin).toString(); }
   var tz = document.body.dataset.tz || "UTC";
   var timeFmt = new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit", second: "2-digit" });
   var hourFmt = new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit" });
@@ -38,7 +41,7 @@
   }
 
   if (document.getElementById("live-body") && window.EventSource) {
-    var es = new EventSource("/dashboard/events");
+    var es = new EventSource(api("/dashboard/events"));
     es.addEventListener("live", function (ev) { renderLive(JSON.parse(ev.data)); });
   }
 
@@ -122,7 +125,7 @@
     if (params.get("from")) qs.set("from", params.get("from"));
     if (params.get("to")) qs.set("to", params.get("to"));
     var url = "/voice/analytics" + (qs.toString() ? "?" + qs.toString() : "");
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    fetch(api(url), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.statusText); return j; }); })
       .then(render)
       .catch(function (err) {
