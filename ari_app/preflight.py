@@ -10,6 +10,7 @@ instead of calling an empty database valid, and it says whether Asterisk's ARI a
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import os
 import socket
@@ -296,9 +297,9 @@ async def ari_reachability(settings: Settings, timeout_s: float = REACH_TIMEOUT_
         for server in settings.asterisk.servers():
             url = f"{server.ari_url}/ari/asterisk/info"
             where = f"ARI {server.name} at {mask_url(server.ari_url)}"
-            auth = aiohttp.BasicAuth(server.ari_user, server.ari_password.get_secret_value())
+            token = base64.b64encode(f"{server.ari_user}:{server.ari_password.get_secret_value()}".encode()).decode()
             try:
-                async with http.get(url, auth=auth) as reply:
+                async with http.get(url, headers={"Authorization": f"Basic {token}"}) as reply:
                     if reply.status == 200:
                         info = await reply.json(content_type=None)
                         version = (info.get("system") or {}).get("version", "") if isinstance(info, dict) else ""
