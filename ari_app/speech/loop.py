@@ -211,7 +211,6 @@ class SpeechLoop:
         # tools that change a booking wait on this until an early-ended turn can no longer be withdrawn
         self.commit_gate = commit_gate
         self._last_agent_text = ""  # what we said last: a yes/no question makes "Yes." a finished turn
-        self._agent_frame = -1  # last frame index at which our audio was playing
         self._speech_after_agent = 0  # speech frames of the open segment heard after our audio ended
 
     # ---- public ---------------------------------------------------------------------------------
@@ -323,9 +322,7 @@ class SpeechLoop:
         ):
             turn.t_first_sent = self.clock()
         agent = self._agent_speaking()
-        if agent:
-            self._agent_frame = self.endpointer.frame_index + 1
-        elif speech and self.endpointer.in_segment:
+        if not agent and speech and self.endpointer.in_segment:
             self._speech_after_agent += 1
         ev = self.endpointer.push(pcm, speech)
         if ev is None and self._turn_end_ready():

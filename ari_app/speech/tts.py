@@ -164,10 +164,16 @@ class SentenceTts:
         # here, cancelled and awaited when the consumer stops early (barge-in).
         reader = asyncio.create_task(pump(), name="tts-text-reader")
         try:
+            first = True
             while (sentence := await queue.get()) is not None:
                 if not _speakable(sentence):
                     continue
-                yield sentence, await self.synthesize(sentence)
+                # the caller waits for the first sentence's synthesis: a long one starts with its
+                # first clause, and the rest is synthesised while that clause plays
+                pieces = split_first_clause(sentence) if first else [sentence]
+                first = False
+                for piece in pieces:
+                    yield piece, await self.synthesize(piece)
             await reader  # re-raise a failure of the text source
         finally:
             if not reader.done():
@@ -178,6 +184,22 @@ class SentenceTts:
     async def speak(self, text_stream: AsyncIterator[str]) -> AsyncGenerator[Int16Array, None]:
         async for _sentence, pcm in self.speak_sentences(text_stream):
             yield pcm
+
+
+_CLAUSE = re.compile(r"(?<=[,;:])\s+")
+
+
+def split_first_clause(sentence: str, min_words: int = 3, long_words: int = 9) -> list[str]:
+    """A long sentence cut after its first clause ("Check-out is at eleven, and late check-out…" →
+    "Check-out is at eleven," + "and late check-out…"); a short one, or one with no clause break
+    after ``min_words`` words, is kept whole."""
+    if len(sentence.split()) < long_words:
+        return [sentence]
+    for m in _CLAUSE.finditer(sentence):
+        head, tail = sentence[: m.start()].strip(), sentence[m.end() :].strip()
+        if len(head.split()) >= min_words and len(tail.split()) >= min_words:
+            return [head, tail]
+    return [sentence]
 
 
 def _speakable(sentence: str) -> bool:

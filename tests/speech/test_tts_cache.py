@@ -192,3 +192,22 @@ async def test_given_no_directory_when_caching_then_memory_only(tmp_path: Path) 
     await cache.get(tts, "Hello.")
     await cache.get(tts, "Hello.")
     assert tts.texts == ["Hello."] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("sentence", "pieces"),
+    [
+        (
+            "We have a double room for two adults from March 5 to March 8, and it costs $240 in total.",
+            ["We have a double room for two adults from March 5 to March 8,", "and it costs $240 in total."],
+        ),
+        ("Your total is $1,240 for the four nights in the suite.", ["Your total is $1,240 for the four nights in the suite."]),
+        ("Yes, of course.", ["Yes, of course."]),  # short: one piece
+    ],
+)
+def test_given_a_long_first_sentence_when_split_then_its_first_clause_is_spoken_first(
+    sentence: str, pieces: list[str]
+) -> None:
+    from ari_app.speech.tts import split_first_clause
+
+    assert split_first_clause(sentence) == pieces
