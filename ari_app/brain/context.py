@@ -93,12 +93,14 @@ class DialogState:
     not_understood: int = 0  # turns not understood over the whole call (``failures`` resets)
     resume_stage: str = ""  # the stage to return to when the caller does not end the call after all
     cancel_found: list[dict[str, Any]] = field(default_factory=list)  # the caller's bookings, to pick one
+    yes_to_list: int = 0  # bare "yes" answers to "which room would you like?"
 
     def reset_booking(self) -> None:
         self.rooms = 1
         self.date_source = ""
         self.listed = 0
         self.name_spelled = False
+        self.yes_to_list = 0
         self.check_in = self.check_out = None
         self.pending_nights = None
         self.adults = None

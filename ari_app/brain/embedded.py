@@ -257,7 +257,9 @@ class EmbeddedBrain(InfoDialog, ChangeDialog, CancelDialog, CallbackDialog, Book
         if st.stage in BOOKING_STAGES | CANCEL_STAGES | CALLBACK_STAGES | MODIFY_STAGES:
             return True
         first = not any(t.role == "caller" for t in ctx.turns[:-1])
-        return first and st.stage == "idle" and all(t.word in ("bye", "hi", "hello", "oh", "um") for t in toks)
+        return (
+            first and st.stage == "idle" and all(t.word in ("bye", "hi", "hello", "oh", "um") for t in toks)
+        )
 
     async def _card_refused(self, ctx: CallContext, r: _Reply) -> AsyncIterator[BrainEvent]:
         """Card numbers are never taken by voice (DESIGN 5): say so plainly and offer the link."""

@@ -10,6 +10,7 @@ each turn is a few hundred microseconds.
 from __future__ import annotations
 
 import calendar
+import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -86,6 +87,8 @@ def tokenize(text: str) -> list[Tok]:
             out.append(Tok(w, _ORDINALS[w], ordinal=True, digits=str(_ORDINALS[w])))
         elif w in ("oh",):
             out.append(Tok(w, None, digits="0"))
+        elif w in ("forth", "force") and out and out[-1].word == "the":
+            out.append(Tok(w, 4, ordinal=True, digits="4"))  # Whisper's "the force" for "the fourth"
         else:
             out.append(Tok(w))
     # Whisper writes "four" as "for" and "two" as "to"/"too" ("a room for for people", "to adults"):
@@ -431,6 +434,15 @@ def _nights(toks: list[Tok]) -> int | None:
 def parse_dates(text: str, toks: list[Tok], today: date, anchor_in: date | None = None) -> DateSlots:
     mentions = _find_mentions(text, toks, today)
     slots = DateSlots(nights=_nights(toks))
+    misheard = [
+        m
+        for m in mentions
+        if m.tonight and m.relative == 0 and m.start > 0 and toks[m.start - 1].word == "for"
+    ]
+    if misheard and len(mentions) > len(misheard):
+        # "next Friday for tonight": Whisper's "tonight" for "two nights" once another date is named
+        mentions = [m for m in mentions if m not in misheard]
+        slots.nights = slots.nights or 2
     negated = [m for m in mentions if m.negated]
     if negated and len(mentions) - len(negated) == 1:
         # "no, not the fourth, the fifth": one date taken back, one given in its place
@@ -775,7 +787,12 @@ _NO_PHRASES = (
 )
 
 
+_HEARD_AS_YES = (["u", "s"], ["us"], ["yes", "s"], ["yas"], ["yeah", "s"])  # Whisper on a short flite "Yes."
+
+
 def yes_no(toks: list[Tok]) -> bool | None:
+    if [t.word for t in toks] in _HEARD_AS_YES:
+        return True
     head = toks[:4]
     padded = words_of(toks[:6])
     if any(t.word in _NO for t in head[:2]) or has_any(padded, _NO_PHRASES):
@@ -872,16 +889,21 @@ def _cap(word: str) -> str:
     return "".join(out)
 
 
-def apply_spelling(name: str, letters: str) -> str:
-    """The name with the spelled word put in: the word it spells already, else the word starting
-    with the same letter (the surname when both or neither do)."""
+def apply_spelling(name: str, letters: str, *, min_likeness: float = 0.7) -> str:
+    """The name with the spelled word put in place of the word it most resembles ("Anna" -> "A N A").
+
+    Whisper garbles spelled letters as often as names ("P A T E L" heard as "P-H-E-R-L"), so a
+    spelling replaces a word only when the two are alike; otherwise the name stays as it was.
+    """
     words = name.split()
     low = [w.lower().replace("-", "").replace("'", "") for w in words]
-    if letters in low:
+    if letters in low or len(letters) < 2:
         return name
-    same_start = [i for i, w in enumerate(low) if w[:1] == letters[:1]]
-    at = same_start[-1] if same_start else len(words) - 1
-    words[at] = _cap(letters)
+    likeness = [difflib.SequenceMatcher(None, w, letters).ratio() for w in low]
+    best = max(range(len(words)), key=lambda i: likeness[i]) if words else -1
+    if best < 0 or likeness[best] < min_likeness:
+        return name
+    words[best] = _cap(letters)
     return " ".join(words)
 
 

@@ -718,3 +718,73 @@ async def test_given_transfer_phrasing_then_transferred_to_that_department(
 
 def test_given_corpus_then_at_least_forty_phrasings_beyond_the_bullets() -> None:
     assert len(BOOKINGS) + len(CANCELS) + len(CHANGES) + len(INFO) + len(TRANSFERS) >= 40
+
+
+# ======================================================= what Whisper made of flite callers (bench/dialog.py)
+
+
+async def test_given_whisper_hears_two_nights_as_tonight_after_a_date_then_two_nights_booked(
+    hotel: Sessions, settings: Settings
+) -> None:
+    brain, ctx = await _call(hotel, settings)
+    r = await say(brain, ctx, "Bye, I would like to book a room for two adults next Friday for tonight.")
+    assert (ctx.state.check_in, ctx.state.check_out) == (date(2026, 11, 27), date(2026, 11, 29))
+    assert "in the past" not in r.text
+    await finish_booking(brain, ctx)
+    assert (await _only_booking(hotel)).check_out == date(2026, 11, 29)
+
+
+async def test_given_yes_heard_as_u_s_at_read_back_then_booked_and_name_untouched(
+    hotel: Sessions, settings: Settings
+) -> None:
+    brain, ctx = await _call(hotel, settings)
+    await say(brain, ctx, "a room on december 10th for two nights for two adults")
+    await say(brain, ctx, "the standard queen")
+    await say(brain, ctx, "My name is Lee Chen.")
+    await say(brain, ctx, "U.S")
+    assert ctx.state.stage == "confirm" and ctx.state.guest_name == "Lee Chen"
+    await say(brain, ctx, "U.S")
+    assert (await _only_booking(hotel)).guest_name == "Lee Chen"
+
+
+async def test_given_spelling_garbled_by_whisper_then_the_spoken_name_is_kept(
+    hotel: Sessions, settings: Settings
+) -> None:
+    brain, ctx = await _call(hotel, settings)
+    await say(brain, ctx, "a room on december 10th for two nights for two adults")
+    await say(brain, ctx, "the double queen")
+    await say(brain, ctx, "My name is Priya Patel, P-H-E-R-L.")  # how Whisper heard "P A T E L"
+    assert ctx.state.guest_name == "Priya Patel"
+
+
+@pytest.mark.parametrize(
+    ("heard", "room"),
+    [("The dipole queen.", "DBL"), ("the harbor suite", "SUI"), ("The standard green.", "STD")],
+)
+async def test_given_room_name_misheard_then_nearest_room_type_taken(
+    hotel: Sessions, settings: Settings, heard: str, room: str
+) -> None:
+    brain, ctx = await _call(hotel, settings)
+    await say(brain, ctx, "a room on december 10th for two nights for two adults")
+    r = await say(brain, ctx, heard)
+    assert ctx.state.room_type == room and "name for the booking" in r.text
+
+
+async def test_given_not_the_force_the_fifth_then_heard_as_the_fourth_and_corrected(
+    hotel: Sessions, settings: Settings
+) -> None:
+    brain, ctx = await _call(hotel, settings)
+    await _offer_dec_4_to_6(brain, ctx, "range")
+    await say(brain, ctx, "No, not the force, the fifth.")
+    assert (ctx.state.check_in, ctx.state.check_out) == (date(2026, 12, 5), date(2026, 12, 6))
+
+
+async def test_given_bare_yes_twice_to_the_room_list_then_first_room_noted_and_read_back_asks(
+    hotel: Sessions, settings: Settings
+) -> None:
+    brain, ctx = await _call(hotel, settings)
+    await say(brain, ctx, "a room on december 10th for two nights for two adults")
+    await say(brain, ctx, "yes")
+    r = await say(brain, ctx, "yes")
+    assert ctx.state.room_type == "STD" and "Standard Queen" in r.text and "name for the booking" in r.text
+    assert await count(hotel, Reservation) == 0

@@ -175,7 +175,13 @@ class BookingDialog(DialogBase):
                     "our reservations team can help; just say reservations. How many guests should I book for?"
                 )
         pets = parse_pets(toks)
-        changed = (ci, co, adults, children, rooms) != (st.check_in, st.check_out, st.adults, st.children, st.rooms)
+        changed = (ci, co, adults, children, rooms) != (
+            st.check_in,
+            st.check_out,
+            st.adults,
+            st.children,
+            st.rooms,
+        )
         changed = changed or (pets is not None and pets != st.pets)
         st.check_in, st.check_out, st.adults, st.children, st.rooms = ci, co, adults, children, rooms
         st.date_source = source
@@ -236,14 +242,39 @@ class BookingDialog(DialogBase):
         letters = spelled_letters(text) if st.guest_name and not name_changed else None
         if letters and stage in ("ask_phone", "ask_phone_number", "confirm") and not parse_phone(toks):
             # the caller spells the name we read back: "no, A N N A"
-            st.guest_name = apply_spelling(st.guest_name or "", letters)
-            st.name_spelled, name_changed, changed, understood = True, True, True, True
-        if stage == "offer" and not stay_changed and st.total is None and st.options and st.alternative is None:
+            spelled = apply_spelling(st.guest_name or "", letters)
+            if spelled != st.guest_name:
+                st.guest_name = spelled
+                st.name_spelled, name_changed, changed, understood = True, True, True, True
+        if (
+            stage == "offer"
+            and not stay_changed
+            and st.total is None
+            and st.options
+            and st.alternative is None
+        ):
             if not name_changed and yn is None and self._pick_option(st, toks, None) is None:
                 name = parse_name(text, expecting=True)
                 if name and 2 <= len(name.split()) <= 3:
-                    st.guest_name, st.name_spelled, name_changed = name, spelled_letters(text) is not None, True
-            more = has_any(words_of(toks), ("other", "others", "more", "what else", "anything else", "options"))
+                    st.guest_name, st.name_spelled, name_changed = (
+                        name,
+                        spelled_letters(text) is not None,
+                        True,
+                    )
+            more = has_any(
+                words_of(toks), ("other", "others", "more", "what else", "anything else", "options")
+            )
+            if yn is True and len(st.options) > 1 and not name_changed and not more:
+                st.yes_to_list += 1
+                if st.yes_to_list >= 2 and self._pick_option(st, toks, None) is None:
+                    # "yes" twice to "which room": the first one named; the read-back still asks
+                    first = st.options[0]
+                    st.room_type, st.total = first["room_type"], Decimal(first["total"])
+                    for ev in r.say(f"I'll note the {first['name']}."):
+                        yield ev
+                    async for ev in self._advance(ctx, r):
+                        yield ev
+                    return
             if name_changed or (yn is True and len(st.options) > 1) or (more and len(st.options) > st.listed):
                 if self._pick_option(st, toks, None) is None:
                     # a name, a bare "yes" or "what else" while the room is still open: ask for the room only

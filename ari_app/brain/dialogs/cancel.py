@@ -136,7 +136,9 @@ class CancelDialog(DialogBase):
             if len(hits) == 1:
                 return None, hits[0]
         # "no wait, the one under John Smith": a booking's name anywhere in what was said
-        said = " ".join(t.word for t in toks if len(t.word) >= 3 and t.word not in ("the", "one", "under", "for"))
+        said = " ".join(
+            t.word for t in toks if len(t.word) >= 3 and t.word not in ("the", "one", "under", "for")
+        )
         hits = [x for x in found if said and name_matches(said, str(x["guest_name"]))]
         if len(hits) == 1 and len(found) > 1:
             return None, hits[0]

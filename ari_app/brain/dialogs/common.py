@@ -3,6 +3,7 @@ steps any flow may fall back on (asking, not understanding, handing to a person)
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -213,4 +214,12 @@ class DialogBase:
     def _mentioned_type(self, st: DialogState, toks: list[Tok]) -> str | None:
         words = {t.word for t in toks}
         hits = {rt["code"] for rt in st.room_types if words & set(rt["words"])}
+        if not hits:
+            # Whisper's near misses of a distinctive word: "dipole" for "double", "harbor" for "harbour"
+            known = {w: rt["code"] for rt in st.room_types for w in rt["words"] if len(w) >= 5}
+            for w in words:
+                if len(w) >= 5:
+                    close = difflib.get_close_matches(w, list(known), n=1, cutoff=0.66)
+                    if close:
+                        hits.add(known[close[0]])
         return hits.pop() if len(hits) == 1 else None
