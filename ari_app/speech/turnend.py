@@ -46,6 +46,16 @@ YES_NO = frozenset(
     "perfect great sounds good that's it is thanks thank you go ahead do not don't".split()
 )
 
+_BARE_REQUEST = re.compile(
+    r"^(?:(?:hi|hello|yes|yeah|okay|ok|so|well|great|um|uh)\s+)*"
+    r"(?:i'd like|i would like|i need|i want|i'm looking for|i am looking for|can i get|could i get|"
+    r"can i have|could i have|i'd love|we'd like|we would like|we need|we want)\b"
+)
+_DETAIL = re.compile(
+    r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|for|from|on|until|tonight|tomorrow|today|"
+    r"weekend|next|this|monday|tuesday|wednesday|thursday|friday|saturday|sunday|nights?|adults?|"
+    r"guests?|people|please)\b|\b(" + "|".join(sorted(MONTHS)) + r")\b"
+)
 _BEFORE_A_DAY = frozenset("on from until till by before after to".split())
 _DIGIT_WORDS = frozenset("zero oh one two three four five six seven eight nine".split())
 _NUMBER_CONTEXT = re.compile(r"\b(number|phone|code|mobile|cell|call me|reach me|extension)\b")
@@ -114,6 +124,10 @@ def judge(text: str, *, expecting_yes_no: bool = False) -> Verdict:
     if digits and _NUMBER_CONTEXT.search(" ".join(words)):
         # a phone number or code being dictated: a short run is half of it
         return "finished" if digits >= 7 or (digits >= 4 and "code" in words) else "open"
+    if not raw.endswith("?") and _BARE_REQUEST.match(" ".join(words)) and not _DETAIL.search(" ".join(words)):
+        # "I need a twin room." is a sentence, but a booking request with no detail yet is mostly
+        # followed by one ("… for three nights"): the normal hangover, not the short one
+        return "unsure"
     if raw.endswith(("?", ".", "!")):
         return "finished"
     return "unsure"

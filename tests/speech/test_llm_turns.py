@@ -104,7 +104,7 @@ async def test_given_llm_brain_when_the_caller_goes_on_after_an_early_end_then_t
     tmp_path: Path, chat: StallingChat, sqlite_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     settings = Settings(brain=BrainSettings(mode="llm", openai_base_url=chat.url, step_timeout_s=30))
-    stt = FakeStt("I need a room.")
+    stt = FakeStt("I need a room tonight.")
     tts = FakeTts()
     engines = make_engines(tmp_path, stt=stt, tts=tts)
     await engines.warm()
@@ -123,8 +123,8 @@ async def test_given_llm_brain_when_the_caller_goes_on_after_an_early_end_then_t
         greeting_end = media.tick_no
         await drv.feed(np.concatenate([voice(1.0), silence(0.32)]))  # early end at 300 ms of silence
         await real_wait(lambda: len(chat.requests) == 1, "the request started on the guess")
-        assert chat.requests[0]["messages"][-1] == {"role": "user", "content": "I need a room."}
-        stt.text = "I need a room for two adults."
+        assert chat.requests[0]["messages"][-1] == {"role": "user", "content": "I need a room tonight."}
+        stt.text = "I need a room tonight for two adults."
         await drv.feed(voice(1.0, seed=4))  # the caller goes on
         await real_wait(chat.disconnected.is_set, "the guessed request to be cancelled")
         await drv.feed(silence(1.2))  # past any hangover: the merged turn has ended
@@ -136,9 +136,9 @@ async def test_given_llm_brain_when_the_caller_goes_on_after_an_early_end_then_t
         await asyncio.wait_for(run, 10)
     second = chat.requests[1]["messages"]
     users = [m["content"] for m in second if m["role"] == "user"]
-    assert users == ["I need a room for two adults."]  # the withdrawn guess left no trace in the history
+    assert users == ["I need a room tonight for two adults."]  # the withdrawn guess left no trace in the history
     assert not any(m["role"] == "assistant" and m.get("content") is None for m in second)
-    # nothing built on "I need a room." reached the line: every agent frame after the greeting is the reply
+    # nothing built on "I need a room tonight." reached the line: every agent frame after the greeting is the reply
     reply_frames = -(-len(await tts.synthesize("Certainly, a double room for two adults.")) // 160)
     assert len([t for t in media.voiced_ticks() if t > greeting_end]) == reply_frames
-    assert "I need a room." not in [m["content"] for m in conv.ctx.llm_messages if m["role"] == "user"]
+    assert "I need a room tonight." not in [m["content"] for m in conv.ctx.llm_messages if m["role"] == "user"]

@@ -306,7 +306,7 @@ async def test_given_a_brain_yielding_unspaced_sentences_when_stored_then_senten
 @pytest.mark.parametrize(
     ("heard", "endpoint_ms", "early"),
     [
-        ("I need a double room.", 300.0, True),  # a finished sentence: end after vad_early_end_ms
+        ("I need a double room tonight.", 300.0, True),  # a finished sentence: end after vad_early_end_ms
         ("Is breakfast included?", 300.0, True),
         ("I need a double room for.", 1000.0, False),  # open: "for" waits the long hangover
         ("I need a double room", 600.0, False),  # no closing punctuation: wait the full hangover
@@ -363,7 +363,7 @@ async def test_given_every_worker_busy_when_the_caller_pauses_then_no_guess_is_q
 @pytest.mark.parametrize(
     ("text", "finished"),
     [
-        ("I need a twin room.", True),
+        ("I need a twin room tonight.", True),
         ("What time is check-out?", True),
         ("Thank you!", True),
         ("I would like to book a room for.", False),
@@ -380,7 +380,7 @@ def test_given_a_transcript_when_checked_then_finished_only_without_an_open_endi
 async def test_given_a_second_turn_in_the_call_when_the_caller_pauses_then_it_is_transcribed_speculatively(
     tmp_path: Path,
 ) -> None:
-    stt = FakeStt("I need a double room.")
+    stt = FakeStt("I need a double room tonight.")
     engines, media, store, drv = await setup(tmp_path, stt=stt)
     loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
     task = await start(loop)
@@ -423,18 +423,18 @@ async def test_given_an_early_end_when_the_caller_speaks_again_after_the_hangove
     task = await start(loop)
     await drv.feed(np.concatenate([voice(0.6), silence(1.0)]))  # well past the 600 ms hangover
     await drv.until(lambda: len(loop.turns) == 1 and not media.is_playing)
-    stt.text = "I need a room."
+    stt.text = "I need a room tonight."
     await drv.feed(np.concatenate([voice(1.0, seed=3), silence(0.1)]))
     await drv.until(lambda: len(loop.turns) == 2 and not media.is_playing)
     result = await finish(media, task)
     assert loop.continuations == []
-    assert [t.caller_text for t in result.turns] == ["What time is check-out?", "I need a room."]
+    assert [t.caller_text for t in result.turns] == ["What time is check-out?", "I need a room tonight."]
 
 
 async def test_given_early_end_not_allowed_when_a_finished_sentence_pauses_then_the_full_hangover_is_waited(
     tmp_path: Path,
 ) -> None:
-    stt = FakeStt("I need a room.")
+    stt = FakeStt("I need a room tonight.")
     engines, media, store, drv = await setup(tmp_path, stt=stt)
     allowed: list[bool] = [False]
     loop = SpeechLoop(FakeSession(media, store), engines, echo_respond(), allow_early_end=lambda: allowed[0])
@@ -448,7 +448,7 @@ async def test_given_early_end_not_allowed_when_a_finished_sentence_pauses_then_
 async def test_given_an_early_turn_withdrawn_when_the_caller_goes_on_then_the_conversation_is_told_once(
     tmp_path: Path,
 ) -> None:
-    stt = FakeStt("I need a room.")
+    stt = FakeStt("I need a room tonight.")
     engines, media, store, drv = await setup(tmp_path, stt=stt)
     withdrawn: list[int] = []
     heard: list[str] = []
@@ -462,10 +462,10 @@ async def test_given_an_early_turn_withdrawn_when_the_caller_goes_on_then_the_co
     )
     task = await start(loop)
     await drv.feed(np.concatenate([voice(0.5), silence(0.4)]))
-    stt.text = "I need a room for two."
+    stt.text = "I need a room tonight, for two."
     await drv.feed(voice(0.8, seed=4))
     await drv.until(lambda: len(loop.turns) == 1 and not media.is_playing)
     await finish(media, task)
-    # the brain saw "I need a room." (and was then told to forget it) before the whole answer
-    assert withdrawn == [1] and heard == ["I need a room.", "I need a room for two."]
-    assert [t.caller_text for t in loop.turns] == ["I need a room for two."]
+    # the brain saw "I need a room tonight." (and was then told to forget it) before the whole answer
+    assert withdrawn == [1] and heard == ["I need a room tonight.", "I need a room tonight, for two."]
+    assert [t.caller_text for t in loop.turns] == ["I need a room tonight, for two."]

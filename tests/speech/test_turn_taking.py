@@ -76,6 +76,10 @@ async def finish(media: MemMedia, task: asyncio.Task[LoopResult]) -> LoopResult:
         ("Um...", False, "open"),
         (".", False, "open"),
         ("I need a double room", False, "unsure"),  # no closing punctuation: the normal hangover
+        ("I need a twin room.", False, "unsure"),  # a bare booking request: details usually follow
+        ("I'd like a room.", False, "unsure"),
+        ("I need a twin room for three nights.", False, "finished"),
+        ("I'd like to book a room, please.", False, "finished"),
     ],
 )
 def test_given_a_speculative_transcript_when_judged_then_the_verdict_follows_what_was_said(
@@ -190,7 +194,7 @@ async def test_given_great_then_the_request_after_a_580ms_pause_when_heard_then_
 async def test_given_an_early_end_when_the_caller_goes_on_before_the_reply_then_one_merged_turn_and_nothing_partial_heard(
     tmp_path: Path,
 ) -> None:
-    stt = FakeStt("I need a room.")
+    stt = FakeStt("I need a room tonight.")
     first_reply_may_go = asyncio.Event()
     answered: list[str] = []
     closed: list[str] = []
@@ -210,16 +214,16 @@ async def test_given_an_early_end_when_the_caller_goes_on_before_the_reply_then_
     loop = SpeechLoop(FakeSession(media, store), engines, respond)
     task = await start(loop)
     await drv.feed(np.concatenate([voice(1.0), sil(0.4)]))  # early end at 300 ms, 100 ms before the caller goes on
-    assert answered == ["I need a room."]  # the reply to the guess was started
-    stt.text = "I need a room for two adults."
+    assert answered == ["I need a room tonight."]  # the reply to the guess was started
+    stt.text = "I need a room tonight for two adults."
     resume_tick = media.tick_no
     await drv.feed(np.concatenate([voice(1.0, seed=6), sil(0.1)]))
     await drv.until(lambda: len(loop.turns) == 1 and not media.is_playing)
     result = await finish(media, task)
     assert len(loop.continuations) == 1
-    assert closed[0] == "I need a room."  # the partial reply was cancelled before it said anything
-    assert [t.caller_text for t in result.turns] == ["I need a room for two adults."]
-    assert result.turns[0].reply_text == "Reply to: I need a room for two adults."
+    assert closed[0] == "I need a room tonight."  # the partial reply was cancelled before it said anything
+    assert [t.caller_text for t in result.turns] == ["I need a room tonight for two adults."]
+    assert result.turns[0].reply_text == "Reply to: I need a room tonight for two adults."
     assert result.turns[0].timings.get("stt_speculative") == 1.0  # the merged turn was guessed on all its audio
     assert all(t > resume_tick for t in media.voiced_ticks())  # nothing was on the line before the merge
 
