@@ -8,6 +8,7 @@ Real models (slow): the bundled Whisper tiny.en and Piper voice, loaded once for
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -95,7 +96,8 @@ async def test_given_flite_caller_whose_first_line_starts_with_bye_when_booking_
         leg.say(ulaw)
         await wait_for(lambda: not leg.saying, 20, f"line {i + 1} sent")
         # the operator answers every line; the first one above all must not be a goodbye and hang-up
-        await wait_for(lambda m=mark: _voiced_since(leg, m + 1), 60, f"operator answers line {i + 1}")
+        answered = functools.partial(_voiced_since, leg, mark + 1)
+        await wait_for(answered, 60, f"operator answers line {i + 1}")
         await wait_for(lambda: _quiet(leg, 40), 60, f"answer to line {i + 1} finished")
         call, _ = await _turns(stack, ch)
         assert call.status == "active", f"call ended after line {i + 1}: {call.end_reason}"
