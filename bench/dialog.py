@@ -7,8 +7,8 @@ speech loop does (8 kHz audio in), and the text goes to the embedded brain with 
 database; after the call the database is checked against what the caller wanted.
 
 The caller reacts in one way only: when the operator reads back the name with a wrong spelling (it
-does so for every name it heard rather than had spelled), the caller says the name again, as a
-caller on the phone would; that turn counts. Everything else is scripted.
+does so for every name it heard rather than had spelled), the caller says the name again (and then spells
+it), as a caller on the phone would; those turns count. Everything else is scripted.
 
 Printed: per-script outcome (right/WRONG, caller turns, and on a wrong one what Whisper heard), the
 share of scripts that end with the right database state, and the mean number of caller turns per
@@ -326,7 +326,9 @@ async def run_script(script: Script, n: int, hear: Callable[[str, str], Any], wo
         # a caller who hears their name spelled wrong says it again, spelled (issue 17 F11)
         read_back = re.search(r"I have ([^,]+), spelled", replies[-1])
         if want_name and read_back and read_back.group(1) != want_name and len(lines) < len(script.lines) + 2:
-            lines.insert(i + 1, f"No, my name is {want_name}.")
+            again = len(lines) > len(script.lines)  # said it once already: spell it this time
+            spelled = ", ".join(" ".join(w.upper()) for w in want_name.split())
+            lines.insert(i + 1, f"No, it's {spelled}." if again else f"No, my name is {want_name}.")
         i += 1
     async with sessions() as db:
         rows = list((await db.execute(select(Reservation).order_by(Reservation.id))).scalars())

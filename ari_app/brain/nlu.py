@@ -876,6 +876,27 @@ def spelled_letters(text: str) -> str | None:
     return "".join(best) if len(best) >= 2 else None
 
 
+_SPELLING_COMPANY = frozenset({"no", "it's", "its", "it", "is", "that's", "spelled", "spelt", "my", "name", "sorry",
+                               "actually", "um", "uh", "so", "okay", "ok", "well"})  # fmt: skip
+
+
+def spelled_name(text: str) -> str | None:
+    """A name spelled out in full and nothing else: "No, it's A N N, L E E." -> "Ann Lee".
+
+    Groups of single letters separated by commas or full stops are the words of the name."""
+    groups: list[str] = []
+    for part in re.split(r"[,.;:!?]+", text.lower().replace("\u2019", "'")):
+        words = [w for w in re.split(r"[\s\-]+", part) if w]
+        letters = [w for w in words if _LETTER.match(w)]
+        if any(w not in _SPELLING_COMPANY and not _LETTER.match(w) for w in words):
+            return None
+        if len(letters) >= 2:
+            groups.append("".join(letters))
+        elif letters:
+            return None  # a lone letter: "A" or "I" is a word, not a spelling
+    return " ".join(_cap(g) for g in groups) if groups else None
+
+
 def _cap(word: str) -> str:
     """Mary-Jane, O'Brien, D'Angelo, Zoë, Ñúñez-Müller: each part of a name starts upper-case."""
     parts = re.split(r"([\-'])", word)

@@ -788,3 +788,17 @@ async def test_given_bare_yes_twice_to_the_room_list_then_first_room_noted_and_r
     r = await say(brain, ctx, "yes")
     assert ctx.state.room_type == "STD" and "Standard Queen" in r.text and "name for the booking" in r.text
     assert await count(hotel, Reservation) == 0
+
+
+async def test_given_name_read_back_wrong_when_caller_spells_the_whole_name_then_booked_as_spelled(
+    hotel: Sessions, settings: Settings
+) -> None:
+    brain, ctx = await _call(hotel, settings)
+    await say(brain, ctx, "a room on december 10th for two nights for two adults")
+    await say(brain, ctx, "the king deluxe")
+    r = await say(brain, ctx, "My name is Andy.")  # how Whisper heard "Ann Lee"
+    assert "spelled A N D Y" in r.text
+    r = await say(brain, ctx, "No, it's A N N, L E E.")
+    assert ctx.state.guest_name == "Ann Lee" and "spelled" not in r.text and "ending in" in r.text
+    await finish_booking(brain, ctx)
+    assert (await _only_booking(hotel)).guest_name == "Ann Lee"

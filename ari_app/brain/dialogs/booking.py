@@ -32,6 +32,7 @@ from ari_app.brain.nlu import (
     parse_phone,
     parse_rooms,
     spelled_letters,
+    spelled_name,
     words_of,
 )
 from ari_app.brain.sentences import split_sentences
@@ -240,6 +241,11 @@ class BookingDialog(DialogBase):
         name_changed = st.guest_name != name_before
         understood = changed or fresh
         letters = spelled_letters(text) if st.guest_name and not name_changed else None
+        whole = spelled_name(text) if st.guest_name else None
+        if whole and stage in ("ask_phone", "ask_phone_number", "confirm") and len(whole.split()) >= 2:
+            # the whole name spelled out, after we read it back wrong: take it as spelled
+            st.guest_name, st.name_spelled, name_changed, changed, understood = whole, True, True, True, True
+            letters = None
         if letters and stage in ("ask_phone", "ask_phone_number", "confirm") and not parse_phone(toks):
             # the caller spells the name we read back: "no, A N N A"
             spelled = apply_spelling(st.guest_name or "", letters)
