@@ -225,7 +225,7 @@ async def test_given_whisper_card_lines_when_stored_and_call_closed_then_no_card
     await sqlite_sessions.kw["bind"].dispose()
     raw = (tmp_path / "test.db").read_bytes()
     # secrets with their spoken context: bare 3-digit runs also occur in the file's timestamps
-    for secret in (b"4,111", b"1111", b"111 111", b"555-55", b"4444", b"expiry 1228", b"security code 123",
+    for secret in (b"4,111", b" 1111", b"111 111", b"555-55", b"4444", b"expiry 1228", b"security code 123",
                    b"on 927", b"as 456", b"3,780", b"1005"):
         assert secret not in raw, secret
     assert b"[card ****]" in raw and b"[cvv ***]" in raw
