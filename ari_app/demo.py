@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from ari_app.media.g711 import ulaw_encode
+from ari_app.privacy import mask_card_numbers
 from ari_app.service import Service, build_service
 from ari_app.settings import Settings, mask_url
 from ari_app.standin.apispec import ApiSpec, default_api_docs_dir
@@ -99,7 +100,7 @@ def unspoken_notice(lines: Sequence[str], said: int) -> list[str]:
     rest = list(lines[said:])
     if not rest:
         return []
-    return [f"the call ended before the caller said {len(rest)} more line(s):", *(f"  not said: {x}" for x in rest)]
+    return [f"the call ended before the caller said {len(rest)} more line(s):", *(f"  not said: {mask_card_numbers(x)}" for x in rest)]
 
 
 async def _agent_reply_done(
@@ -203,7 +204,8 @@ async def _call(service: Service, standin: AsteriskStandin, lines: list[str], ca
     for line, audio in zip(lines, rendered, strict=True):
         if gone():
             break
-        print(f"  {'caller (says)':>18}: {line}", flush=True)
+        # what the scripted caller says is caller speech too: card data never reaches a terminal log
+        print(f"  {'caller (says)':>18}: {mask_card_numbers(line)}", flush=True)
         said += 1
         mark = len(leg.captured)
         leg.say(audio)

@@ -89,6 +89,11 @@ def test_given_a_call_that_ended_early_when_the_script_had_more_then_the_unsaid_
     assert unspoken_notice(lines, 3) == []
 
 
+def test_given_a_scripted_card_number_when_the_call_ended_early_then_the_notice_masks_it() -> None:
+    notice = unspoken_notice(["Hi.", "My card is 4111 1111 1111 1111, security code 123."], 1)
+    assert "4111" not in " ".join(notice) and "123" not in " ".join(notice)
+
+
 def test_given_two_demo_runs_when_no_caller_given_then_each_calls_from_its_own_number() -> None:
     numbers = {fresh_caller_number() for _ in range(50)}
     assert len(numbers) >= 49  # 10^7 choices: two clashes in 50 draws is a one-in-10^8 event
