@@ -178,6 +178,9 @@ class CallConversation:
     # ------------------------------------------------------------------------------ prompts
 
     async def _render_prompt(self, text: str) -> Pcm:
+        """A menu prompt or information text of the keypad menu; it is part of the transcript
+        (an agent turn in ``dtmf`` mode, issue 16 D8)."""
+        await self._store_agent(text, mode="dtmf")
         speech = self.speech or self.deps.speech
         if speech is None:
             return _tone()
@@ -188,9 +191,15 @@ class CallConversation:
         log.info("call language is now %s (%s)", code, self.language.source)
         self.ctx.language = code
 
-    async def _store_agent(self, text: str, mode: str = "speech") -> None:
-        if text:
-            await self.session.store.add_turn(self.session.info.call_row_id, "agent", text, input_mode=mode)
+    async def _store_agent(self, text: str, mode: str = "speech", **kwargs: Any) -> None:
+        if not text:
+            return
+        try:
+            await self.session.store.add_turn(
+                self.session.info.call_row_id, "agent", text, input_mode=mode, **kwargs
+            )
+        except Exception as exc:  # the database must not take the caller's audio down with it
+            log.warning("could not store an agent turn: %r", exc)
 
     # --------------------------------------------------------------------------------- main
 

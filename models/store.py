@@ -119,6 +119,16 @@ class CallStore:
             seq.next += 1
             return number
 
+    def reserve_turn_now(self, call_id: int) -> int | None:
+        """:meth:`reserve_turn` without waiting, for an event handler that must fix a turn's place
+        at the moment it happens (a key press); None when the number is not known in memory yet."""
+        seq = self._sequences.get(call_id)
+        if seq is None or seq.next is None or seq.lock.locked():
+            return None
+        number = seq.next
+        seq.next += 1
+        return number
+
     async def _max_turn(self, call_id: int) -> int:
         async with self.sessions() as db:
             last = await db.scalar(

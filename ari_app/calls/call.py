@@ -491,6 +491,7 @@ class Call:
             if self.state not in FINAL_STATES:
                 self.log.debug("DTMF %s (%d ms)", event.digit, event.duration_ms)
                 self.dtmf.put_nowait(event.digit)
+                self._record_key(event.digit)
         elif isinstance(event, ChannelHangupRequest):
             if self._hangup_requested:  # cause 32 (soft): the echo of our own DELETE
                 self.log.info("our hang-up of the caller took effect (cause %s)", event.cause)
@@ -504,6 +505,25 @@ class Call:
             self._caller_left("caller_hangup")
         else:
             self.log.debug("event %s", event.type)
+
+    def _record_key(self, digit: str) -> None:
+        """A key press is part of the transcript (issue 16 D8): a caller turn in ``dtmf`` mode,
+        its number taken now so it sits where it was pressed."""
+        if self.row_id is None or self._tg is None:
+            return
+        row = self.row_id
+        reserve = getattr(self.store, "reserve_turn_now", None)
+        number = reserve(row) if callable(reserve) else None
+
+        async def store() -> None:
+            try:
+                await self.store.add_turn(row, "caller", digit, input_mode="dtmf", turn_number=number)
+            except Exception as exc:  # the database must not take the call down
+                self.log.warning("could not store key press %s: %r", digit, exc)
+
+        # owned by the call's task group but not cancelled when the call ends: the key that ended
+        # the call (a transfer by key) is written before teardown closes the row
+        self._tg.create_task(store(), name=f"call:{self.tag}:store-key")
 
     def _caller_left(self, why: str) -> None:
         self._caller_present = False
