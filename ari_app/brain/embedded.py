@@ -50,6 +50,16 @@ __all__ = ["MAX_UTTERANCE_CHARS", "EmbeddedBrain"]
 log = logging.getLogger(__name__)
 
 
+def greeting_text(hotel: str, first_name: str = "") -> str:
+    """The greeting, worded in one place so that start-up can render it before the first caller."""
+    if first_name:
+        return f"Welcome back to {hotel}, {first_name}! How can I help you today?"
+    return (
+        f"Thank you for calling {hotel}. I can check availability, book a room, "
+        "or answer questions about the hotel. How can I help you?"
+    )
+
+
 class EmbeddedBrain(InfoDialog, ChangeDialog, CancelDialog, CallbackDialog, BookingDialog):
     """The dispatcher: requests that win in any stage first, then the flow the call is in."""
 
@@ -67,14 +77,7 @@ class EmbeddedBrain(InfoDialog, ChangeDialog, CancelDialog, CallbackDialog, Book
                 # the greeting may recognise the line, but the name for a booking is only ever the one
                 # the caller gives in this call: a shared phone must not book under someone else's name
                 first_name = str(res.data.get("first_name") or "")
-        hotel = ctx.settings.hotel.name
-        if first_name:
-            text = f"Welcome back to {hotel}, {first_name}! How can I help you today?"
-        else:
-            text = (
-                f"Thank you for calling {hotel}. I can check availability, book a room, "
-                "or answer questions about the hotel. How can I help you?"
-            )
+        text = greeting_text(ctx.settings.hotel.name, first_name)
         ctx.state.last_prompt = "How can I help you?"
         for ev in reply.say(text):
             yield ev

@@ -43,19 +43,10 @@ def bundled_piper_paths() -> tuple[str, str]:
 
 def greeting_texts(hotel_name: str) -> list[str]:
     """The greeting a caller with no history hears, as the brain words it (both brains greet with
-    the embedded brain's words); empty where the brain does not say how it greets."""
-    try:
-        from ari_app.brain import embedded
-    except Exception:  # the brain package failing to import is reported where it is used
-        return []
-    make = getattr(embedded, "greeting_text", None)
-    if not callable(make):
-        return []
-    try:
-        return [str(make(hotel_name or "the hotel"))]
-    except Exception:
-        log.warning("speech: could not word the greeting for warm-up", exc_info=True)
-        return []
+    the embedded brain's words), so a burst of first callers finds it rendered."""
+    from ari_app.brain.embedded import greeting_text  # lazy: the brain imports speech settings
+
+    return [greeting_text(hotel_name or "the hotel")]
 
 
 def _secret(value: object) -> str | None:

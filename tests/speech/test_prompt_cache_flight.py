@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
-import pytest
 from speechsupport import FakeStt, FakeTts, make_engines
 
 from ari_app.brain import embedded
@@ -73,15 +72,12 @@ async def test_given_a_failing_synthesis_when_many_wait_then_all_see_the_error_a
 
 
 async def test_given_the_brain_words_its_greeting_when_warmed_then_the_greeting_is_already_rendered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr(
-        embedded, "greeting_text", lambda hotel, first_name="": f"Thank you for calling {hotel}.", raising=False
-    )
     tts = FakeTts()
     engines = make_engines(tmp_path, stt=FakeStt(), tts=tts)
     await engines.warm(texts=["Press 1 for reservations."])
     voice_id = engines.voice_for("en").voice_id
-    assert engines.cache.get_cached(voice_id, "Thank you for calling Harbour View Hotel.") is not None
+    assert engines.cache.get_cached(voice_id, embedded.greeting_text("Harbour View Hotel")) is not None
     assert engines.cache.get_cached(voice_id, "Press 1 for reservations.") is not None
     assert engines.cache.get_cached(voice_id, engines.prompt_text("one_moment", "en")) is not None
