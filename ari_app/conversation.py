@@ -118,6 +118,10 @@ class _DialogSnapshot:
 # What a re-adopted call hears instead of the greeting (the caller was greeted before the restart).
 RESUME_TEXT = "I'm sorry, we were cut off for a moment. Could you tell me again where we were?"
 
+# What a screened-out caller hears (prompt key "screened_out" in the language file overrides it).
+SCREENED_OUT_TEXT = "Sorry, we can't take your call at the moment. Goodbye."
+SCREENED_OUT_SOUND = "sound:vm-goodbye"
+
 # What a call limit says (prompt key in the language file, and the English fallback when the
 # language file has no such key).
 LIMIT_PROMPTS: dict[LimitAction, tuple[str, str]] = {
@@ -212,6 +216,13 @@ class CallConversation:
         recording = await recordings.start(self.session, self.ctx) if recordings is not None else None
         if self.session.info.adopted:
             await self._resume_history()
+        if self.session.info.screening == "reject":
+            try:
+                await self._refuse()
+            finally:
+                if recording is not None:
+                    recording.stop()
+            return
         try:
             error: Exception | None = None
             async with asyncio.TaskGroup() as tg:
@@ -230,7 +241,36 @@ class CallConversation:
             if recording is not None:
                 recording.stop()  # synchronous: closes the WAV; the manager finishes it in its own task
 
+    async def _refuse(self) -> None:
+        """A screened-out caller (block list, rate limit, withheld number policy) hears one short
+        sentence and is hung up; the row keeps the reason."""
+        speech = self.speech or self.deps.speech
+        try:
+            if speech is not None:
+                try:
+                    text = speech.prompt_text("screened_out", self.language.code)
+                except KeyError:
+                    text = SCREENED_OUT_TEXT
+                pcm = await speech.cache.get(speech.voice_for(self.language.code), text)
+                await self._store_agent(text)
+                await self.session.media.play(pcm).wait()
+            else:  # a keypad-only site has no voice: Asterisk's stock "Goodbye"
+                await self._store_agent("Goodbye.")
+                await self.session.control.play_sound(SCREENED_OUT_SOUND)
+            await self._end_for(self.session.info.screening_reason or "blocked")
+        except CallGone:
+            log.info("screened-out caller left before the message ended")
+
     async def _converse(self) -> None:
+        if self.session.info.screening == "menu_only":
+            # the menu, and no agent: an "operator" choice goes to the front desk
+            outcome = await self._run_menu()
+            log.info("menu-only caller (%s): menu ended %s", self.session.info.screening_reason, outcome.kind)
+            if outcome.kind == "agent":
+                await self.session.control.transfer(
+                    self.deps.settings.hotel.front_desk_extension, self.deps.settings.ivr.transfer_context
+                )
+            return
         if self.deps.settings.ivr.start_in_menu or not self._can_talk():
             outcome = await self._run_menu()
             if not await self._after_menu(outcome):

@@ -33,6 +33,10 @@ class CallInfo:
     direction: str = "inbound"
     stasis_args: tuple[str, ...] = field(default_factory=tuple)
     adopted: bool = False  # taken over after a restart or outage: the caller was greeted already
+    # caller screening (ari_app.screening): "answer", "menu_only" or "reject", and the end reason
+    # to store when it is not "answer" ("blocked", "rate_limited", "anonymous_…")
+    screening: str = "answer"
+    screening_reason: str = ""
 
 
 @runtime_checkable

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ari_app.ari.client import AriClient
@@ -217,6 +218,7 @@ class Call:
         self.life = Lifecycle(self.tag)
 
         # CallSession
+        self._screening: tuple[str, str] = ("answer", "")
         self.info = self._make_info()
         self.endpoint: MediaEndpoint = _NoMedia()
         self.media: MediaPort = self.endpoint
@@ -276,6 +278,8 @@ class Call:
             direction=self.direction,
             stasis_args=self.args,
             adopted=self.adopted,
+            screening=self._screening[0],
+            screening_reason=self._screening[1],
         )
 
     def owned_bridge_name(self) -> str:
@@ -391,6 +395,8 @@ class Call:
                 )
             except Exception as exc:
                 raise CallSetupError("database", exc) from exc
+            if self.direction == "inbound":
+                await self._screen()
         self.info = self._make_info()
         self.log.info(
             "call %s (row %d): caller %r, called %r%s",
@@ -410,6 +416,31 @@ class Call:
             await store.mark_answered(self.row_id)
         self.life.advance(CallState.BRIDGING)
         await self._connect_media()
+
+    async def _screen(self) -> None:
+        """Block list, rate limit, withheld numbers (issue 15): decided at answer; the
+        conversation carries it out (a short message and a hang-up, or the keypad menu only)."""
+        settings = getattr(self.settings, "screening", None)
+        if settings is None:
+            return
+        try:
+            from ari_app.screening import screen_caller
+
+            decision = await screen_caller(
+                self.store.sessions,
+                settings,
+                self.channel.caller.number,
+                datetime.now(UTC),
+                exclude_session_id=self.session_id,
+            )
+        except Exception as exc:  # screening must never keep a caller out by failing
+            self.log.warning("caller screening failed (%r); answering as usual", exc)
+            return
+        if decision.action != "answer":
+            self.log.info(
+                "screening: caller %r -> %s (%s)", self.channel.caller.number, decision.action, decision.reason
+            )
+            self._screening = (decision.action, decision.end_reason or decision.reason)
 
     async def _connect_media(self) -> None:
         client = self.client

@@ -51,3 +51,24 @@ async def test_given_a_caller_who_presses_1_then_2_then_the_transcript_has_the_m
     ]
     assert [t.turn_number for t in turns] == list(range(1, len(turns) + 1))
     assert "caller: 1" in row.transcript
+
+
+async def test_given_a_blocked_number_then_it_hears_goodbye_is_hung_up_and_the_row_says_blocked(
+    tmp_path: Path, menu_file: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from ari_app.screening import set_entry
+
+    env = {"HOTEL_OPERATOR_IVR__MENU_FILE": str(menu_file), "HOTEL_OPERATOR_IVR__START_IN_MENU": "true"}
+    async with running_stack(tmp_path, env=env) as stack:
+        stack.standin.set_sound_duration("sound:vm-goodbye", 0.1)
+        await set_entry(stack.service.sessions, "+1 555 000 6666", "block", "spam", datetime.now(UTC))
+        ch = stack.standin.place_call(caller_number="+15550006666")
+        await wait_for(lambda: ch in stack.standin.ended_channels, 10, "hung up")
+        await wait_for(lambda: not stack.service.managers[0].calls, 10, "call released")
+        row, turns = await _turns(stack, ch)
+    plays = [r.query["media"] for r in stack.standin.requests("channels.play") if ch in r.path]
+    assert plays == ["sound:vm-goodbye"]
+    assert (row.status, row.end_reason) == ("completed", "blocked")
+    assert [(t.role, t.content) for t in turns] == [("agent", "Goodbye.")]
