@@ -114,6 +114,7 @@ class CallOptions:
     teardown_timeout_s: float = 5.0
     transfer_settle_s: float = 0.3  # after continueInDialplan, before checking the dialplan took it
     clock: Callable[[], float] = time.monotonic  # for the media watchdog
+    hangup_grace_s: float = 2.0  # after a caller hang-up, for the conversation to store a cut reply
 
 
 class CallHost(Protocol):
@@ -244,6 +245,7 @@ class Call:
         self._end_status: str | None = None
         self._handoff_done = asyncio.Event()
         self._transfer_target: tuple[str, str] | None = None
+        self._winding_down = False
         self._fallback_task: asyncio.Task[None] | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -354,8 +356,11 @@ class Call:
                 "caller_hangup", CallStatus.ABANDONED if self.state in SETUP_STATES else CallStatus.COMPLETED
             )
         except Exception as exc:
-            self.log.exception("conversation failed: %r", exc)
-            self._note_end(f"conversation_error: {type(exc).__name__}", CallStatus.FAILED)
+            if self._winding_down:  # our media closed under it after the caller hung up
+                self.log.info("conversation stopped by the hang-up (%r)", exc)
+            else:
+                self.log.exception("conversation failed: %r", exc)
+                self._note_end(f"conversation_error: {type(exc).__name__}", CallStatus.FAILED)
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -568,7 +573,38 @@ class Call:
             status = CallStatus.COMPLETED
         if self._hangup_requested and why == "caller_hangup":
             why = "agent_hangup"
+        grace = self.host.options.hangup_grace_s
+        if (
+            why == "caller_hangup"
+            and self.state is CallState.ACTIVE
+            and self._media_ready
+            and grace > 0
+            and self._tg is not None
+            and self._life_task is not None
+        ):
+            if not self._winding_down:
+                self._winding_down = True
+                self._note_end(why, status)
+                self._tg.create_task(self._wind_down(grace), name=f"call:{self.tag}:wind-down")
+            return
         self.end(why, status)
+
+    async def _wind_down(self, grace_s: float) -> None:
+        """The caller hung up while we may be mid-reply: close our media first, so the speech loop
+        sees the hang-up and stores the reply as far as it was played (cut off, issue 16 D9), and
+        give the conversation ``grace_s`` to finish; then end every task of the call."""
+        try:
+            await self.endpoint.close()
+        except Exception as exc:
+            self.log.debug("closing media on hang-up: %r", exc)
+        life = self._life_task
+        if life is not None and not life.done():
+            try:
+                async with asyncio.timeout(grace_s):
+                    await asyncio.shield(life)
+            except (TimeoutError, asyncio.CancelledError, Exception):
+                pass
+        self.end(self._end_reason or "caller_hangup", self._end_status)
 
     def caller_gone_during_outage(self) -> None:
         """Reconcile found the caller no longer in our app: it ended while we could not hear it."""

@@ -176,3 +176,29 @@ async def test_given_the_service_crashes_then_its_calls_are_closed_as_failed_not
     assert "RecursionError" in repr(info.value)
     row = await store.get_call(call.row_id or 0)
     assert row is not None and (row.status, row.end_reason) == (CallStatus.FAILED, "service_error")
+
+
+async def test_given_the_caller_hangs_up_mid_reply_then_the_conversation_can_store_what_was_played(
+    standin: AsteriskStandin, settings: Settings, store: CallStore
+) -> None:
+    import numpy as np
+
+    played: list[int] = []
+
+    async def reply(session: CallSession) -> None:
+        utt = session.media.play(np.full(8000 * 5, 3000, dtype=np.int16))  # a 5 s reply
+        await utt.wait()  # cut by the hang-up: our media closes, the reply ends early
+        played.append(utt.frames_sent)
+        await session.store.add_turn(session.info.call_row_id, "agent", "Certainly, we have", interrupted=True)
+
+    async with running_manager(settings, store, reply) as manager:
+        cid = standin.place_call()
+        await eventually(lambda: cid in manager.calls)
+        call = manager.calls[cid]
+        await eventually(lambda: len(getattr(standin.leg(call.em_id or ""), "captured", ())) >= 25)
+        standin.hangup_caller(cid)
+        await asyncio.wait_for(call.finished.wait(), 5)
+    assert played and 25 <= played[0] < 250  # part of the reply went out, not all of it
+    row = await store.get_call(call.row_id or 0)
+    assert row is not None and (row.status, row.end_reason) == (CallStatus.COMPLETED, "caller_hangup")
+    assert row.transcript == "agent: Certainly, we have"
