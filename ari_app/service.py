@@ -136,8 +136,7 @@ class Service:
                 from ari_app.webrtc import add_webrtc_routes
 
                 add_webrtc_routes(app, settings, self.store, conversation_factory(self.deps), metrics=self.metrics)
-                if hasattr(api, "public_paths"):  # the page and its socket carry their own call token
-                    api.public_paths += ("/voice/call", "/voice/webrtc")
+                api.public_paths += ("/voice/call", "/voice/call.js", "/voice/webrtc")  # own call token
             runner = make_runner(app)  # malformed requests: rate-limited warnings, no tracebacks
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
