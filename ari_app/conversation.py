@@ -161,6 +161,8 @@ class CallConversation:
         self.greeted = False
         self._snapshot: _DialogSnapshot | None = None
         self._loop: Any = None  # the SpeechLoop of the agent phase, while it runs
+        self._greeting_turn: int | None = None
+        self._writes: set[asyncio.Task[None]] = set()
         limits = deps.settings.calls
         self.limits = LimitsWatcher(
             LimitConfig(
@@ -240,6 +242,8 @@ class CallConversation:
         finally:
             if recording is not None:
                 recording.stop()  # synchronous: closes the WAV; the manager finishes it in its own task
+            if self._writes:  # owned by this conversation: finished before it returns
+                await asyncio.gather(*self._writes, return_exceptions=True)
 
     async def _refuse(self) -> None:
         """A screened-out caller (block list, rate limit, withheld number policy) hears one short
@@ -442,6 +446,40 @@ class CallConversation:
             Turn(t.role, t.content, t.input_mode) for t in turns if t.role in ("caller", "agent")
         )
 
+    def _spawn_write(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"store-{self.session.info.session_id}")
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _withdraw_stored_turn(self) -> None:
+        withdraw = getattr(self.session.store, "withdraw_last_caller_turn", None)
+        if not callable(withdraw):
+            return
+        try:
+            number = await withdraw(self.session.info.call_row_id)
+            log.info("caller turn %s withdrawn (the caller went on)", number)
+        except Exception as exc:
+            log.warning("could not mark the withdrawn caller turn: %r", exc)
+
+    async def _keep_greeting(self, loop: Any, text: str, number: int) -> None:
+        """Store the greeting once it has played, as far as the caller heard it, with the
+        interrupted flag when barge-in (or a hang-up) cut it (issue 16 D9, issue 11)."""
+        played: tuple[Any, int] | None = None
+        try:
+            while (played := loop.greeting_utterance) is None:  # noqa: ASYNC110 - set by the loop
+                await asyncio.sleep(0.02)
+            await played[0].wait()
+        finally:
+            heard, cut = text, False
+            if played is None:
+                heard = ""
+            else:
+                sent, frames = min(played[0].frames_sent, played[1]), played[1]
+                if sent < frames:
+                    words = text.split()
+                    heard, cut = " ".join(words[: int(len(words) * sent / max(1, frames))]), True
+            await asyncio.shield(self._store_agent(heard, turn_number=number, interrupted=cut))
+
     async def _greeting(self) -> str:
         if self.greeted:
             return ""
@@ -454,7 +492,14 @@ class CallConversation:
             if isinstance(ev, Say):
                 parts.append(ev.text)
         text = " ".join(parts)
-        await self._store_agent(text)
+        reserve = getattr(self.session.store, "reserve_turn", None)
+        if callable(reserve) and text:
+            try:  # its place is now; its text once we know how much of it was heard
+                self._greeting_turn = await reserve(self.session.info.call_row_id)
+            except Exception:
+                self._greeting_turn = None
+        if self._greeting_turn is None:
+            await self._store_agent(text)
         return text
 
     async def _agent_phase(self) -> AgentExit:
@@ -496,6 +541,8 @@ class CallConversation:
             if self._snapshot is not None:
                 self._snapshot.restore(self.ctx)
                 self._snapshot = None
+                # the brain answered that caller turn, so it was stored: it leaves the transcript
+                self._spawn_write(self._withdraw_stored_turn())
             state.pending = None
 
         loop = SpeechLoop(
@@ -522,9 +569,15 @@ class CallConversation:
 
         try:
             async with asyncio.TaskGroup() as tg:
+                keeper: asyncio.Task[None] | None = None
+                if greeting and self._greeting_turn is not None:
+                    number, self._greeting_turn = self._greeting_turn, None
+                    keeper = tg.create_task(self._keep_greeting(loop, greeting, number), name="greeting-store")
                 watcher = tg.create_task(watch_keys(), name=f"keys-{self.session.info.session_id}")
                 result = await loop.run(greeting or None)
                 watcher.cancel()
+                if keeper is not None and loop.greeting_utterance is None:
+                    keeper.cancel()  # the greeting never played (the loop ended first)
         finally:
             self._loop = None
         if state.key:

@@ -225,6 +225,26 @@ class CallStore:
             )
             return list((await db.execute(q.order_by(ConversationTurn.turn_number))).scalars())
 
+    async def withdraw_last_caller_turn(self, call_id: int) -> int | None:
+        """Mark the call's latest spoken caller turn withdrawn; its number, or None if none."""
+        async with self.sessions.begin() as db:
+            number = await db.scalar(
+                select(func.max(ConversationTurn.turn_number)).where(
+                    ConversationTurn.call_id == call_id,
+                    ConversationTurn.role == "caller",
+                    ConversationTurn.input_mode == "speech",
+                    ConversationTurn.withdrawn.is_(False),
+                )
+            )
+            if number is None:
+                return None
+            await db.execute(
+                update(ConversationTurn)
+                .where(ConversationTurn.call_id == call_id, ConversationTurn.turn_number == number)
+                .values(withdrawn=True)
+            )
+            return int(number)
+
     async def mark_turn_withdrawn(self, call_id: int, turn_number: int) -> None:
         """A caller turn the caller went on from (an early end of turn, then more speech): the
         merged turn after it holds what they said, so this one leaves transcripts and history."""

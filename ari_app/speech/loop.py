@@ -211,6 +211,9 @@ class SpeechLoop:
         # tools that change a booking wait on this until an early-ended turn can no longer be withdrawn
         self.commit_gate = commit_gate
         self._last_agent_text = ""  # what we said last: a yes/no question makes "Yes." a finished turn
+        # the greeting's utterance and length in frames, once it plays: the conversation stores the
+        # greeting as far as the caller heard it (issue 16 D9)
+        self.greeting_utterance: tuple[Utterance, int] | None = None
         self._speech_after_agent = 0  # speech frames of the open segment heard after our audio ended
 
     # ---- public ---------------------------------------------------------------------------------
@@ -718,6 +721,7 @@ class SpeechLoop:
         utt = self.media.play(pcm)
         self._prompts.append((utt, _levels(pcm)))
         self._last_agent_text = text
+        self.greeting_utterance = (utt, -(-len(pcm) // FRAME_SAMPLES))
         await utt.wait()
 
     async def _fail(self, exc: BaseException, stage: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "speech"))
 
-from speechsupport import Driver, FakeSession, FakeStore, MemMedia, make_engines  # noqa: E402
+from speechsupport import Driver, FakeSession, FakeStore, MemMedia, make_engines, voice  # noqa: E402
 
 from ari_app.brain.context import CallContext  # noqa: E402
 from ari_app.brain.events import BrainEvent, Say  # noqa: E402
@@ -154,3 +154,60 @@ async def test_given_a_re_adopted_call_then_the_caller_is_not_greeted_again_and_
         ("agent", GREETING),
         ("caller", "I'd like to book a room."),
     ]
+
+
+class NumberingStore(Store):
+    """Takes turn numbers like CallStore: reserved in order, written later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.next = 1
+
+    async def reserve_turn(self, call_id: int) -> int:
+        number, self.next = self.next, self.next + 1
+        return number
+
+    async def add_turn(self, call_id: int, role: str, content: str, **kw: Any) -> int:
+        if not content.strip():
+            return 0
+        number = kw.pop("turn_number", None) or await self.reserve_turn(call_id)
+        self.rec.turns.append({"role": role, "content": content, "number": number, **kw})
+        return number
+
+
+async def test_given_the_caller_talks_over_the_greeting_then_it_is_stored_as_played_and_interrupted(
+    tmp_path: Path,
+) -> None:
+    settings = Settings()
+    store = NumberingStore()
+    conversation, media, control, _brain = _conversation(tmp_path, store, CallInfo("s3", 3, "c3"), settings)
+    run = asyncio.create_task(conversation.run())
+    drv = Driver(media)
+    await drv.until(lambda: len(media.voiced_ticks()) >= 15)  # 1.5 of the greeting's 7 words
+    await drv.feed(voice(1.2))  # "hello? I'd like a room" over it: barge-in
+    await drv.until(lambda: any(t["role"] == "agent" for t in store.rec.turns), max_ticks=500)
+    await media.inbound.put(None)
+    await asyncio.wait_for(run, 5)
+    greeting = next(t for t in store.rec.turns if t["role"] == "agent")
+    assert greeting["number"] == 1 and greeting["interrupted"] is True
+    words = greeting["content"].split()
+    assert 1 <= len(words) < len(GREETING.split()) and GREETING.startswith(greeting["content"])
+
+
+async def test_given_the_greeting_plays_to_its_end_then_it_is_stored_whole_and_not_interrupted(
+    tmp_path: Path,
+) -> None:
+    store = NumberingStore()
+    conversation, media, control, _brain = _conversation(tmp_path, store, CallInfo("s4", 4, "c4"), Settings())
+    run = asyncio.create_task(conversation.run())
+    drv = Driver(media)
+    await drv.until(lambda: bool(store.rec.turns), max_ticks=500)
+    await media.inbound.put(None)
+    await asyncio.wait_for(run, 5)
+    assert store.rec.turns[0] == {
+        "role": "agent",
+        "content": GREETING,
+        "number": 1,
+        "input_mode": "speech",
+        "interrupted": False,
+    }

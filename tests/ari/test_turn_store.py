@@ -92,12 +92,13 @@ async def test_given_a_withdrawn_caller_turn_then_the_transcript_leaves_it_out(
     call_id = await _open(store, 3)
     await store.add_turn(call_id, "agent", "How can I help you?")
     partial = await store.add_turn(call_id, "caller", "Great.")
-    await store.mark_turn_withdrawn(call_id, partial)
+    await store.add_turn(call_id, "caller", "2", input_mode="dtmf")  # a key is never withdrawn
+    assert await store.withdraw_last_caller_turn(call_id) == partial
     await store.add_turn(call_id, "caller", "Great. I'd like to book a room.")
     await store.close_call(call_id)
     row = await store.get_call(call_id)
     assert row is not None
-    assert row.transcript == "agent: How can I help you?\ncaller: Great. I'd like to book a room."
+    assert row.transcript == "agent: How can I help you?\ncaller: 2\ncaller: Great. I'd like to book a room."
     turns = await _turns(db_sessions, call_id)
     assert [(t.content, t.withdrawn) for t in turns][1] == ("Great.", True)
 
