@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "speech"))
 
@@ -34,7 +34,7 @@ class FrameClock:
         self.media = media
 
     def now(self) -> float:
-        return self.media.tick_no * 0.02
+        return float(self.media.tick_no) * 0.02
 
     async def sleep(self, seconds: float) -> None:
         target = self.now() + seconds
@@ -83,7 +83,7 @@ class Control:
     async def set_variable(self, name: str, value: str) -> None: ...
 
 
-class Store(FakeStore):
+class Store(FakeStore):  # type: ignore[misc,unused-ignore]
     sessions: Any = None  # the brain context is built from it; these tests never query it
 
 
@@ -104,7 +104,7 @@ def _conversation(tmp_path: Path, store: Any, info: CallInfo, settings: Settings
     brain = Brain()
     deps = ConversationDeps(
         settings=settings,
-        brain=brain,  # type: ignore[arg-type]
+        brain=cast(Any, brain),
         menus=MenuStore.from_settings(settings),
         speech=make_engines(tmp_path),
         limits_clock=clock.now,
