@@ -532,6 +532,7 @@ class CallConversation:
         loop: SpeechLoop | None = None
 
         async def on_turn(result: TurnResult) -> None:
+            self._snapshot = None  # this turn was answered: a later withdrawal must not undo it
             if metrics is not None and result.latency_ms is not None:
                 metrics.turn_latency_ms.observe(result.latency_ms)
             if state.pending is not None and loop is not None:

@@ -484,6 +484,8 @@ class SpeechLoop:
             audio = np.concatenate([prev.audio, audio])
             self._cancel_turn()
             self._drop_speculative()
+            if self.on_withdraw is not None:  # its stored caller turn and dialog changes go (issue 16 D5)
+                self.on_withdraw()
         turn = _Turn(audio, ev, self.clock())
         turn.early = ev.reason == "silence" and ev.frame - ev.last_speech_frame < self.endpointer.config.end_frames
         turn.settled = not turn.early

@@ -211,3 +211,48 @@ async def test_given_the_greeting_plays_to_its_end_then_it_is_stored_whole_and_n
         "input_mode": "speech",
         "interrupted": False,
     }
+
+
+class WithdrawingStore(NumberingStore):
+    async def withdraw_last_caller_turn(self, call_id: int) -> int | None:
+        for turn in reversed(self.rec.turns):
+            if turn["role"] == "caller" and not turn.get("withdrawn"):
+                turn["withdrawn"] = True
+                return int(turn["number"])
+        return None
+
+
+class SlowBrain(Brain):
+    """Thinks until released, so the caller can go on before the first answer is spoken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def respond(self, ctx: CallContext, text: str, mode: str = "speech") -> AsyncIterator[BrainEvent]:
+        self.heard.append(text)
+        if len(self.heard) == 1:
+            await self.release.wait()
+        yield Say("Certainly.")
+
+
+async def test_given_the_caller_goes_on_before_the_answer_then_the_first_caller_turn_is_withdrawn(
+    tmp_path: Path,
+) -> None:
+    store = WithdrawingStore()
+    conversation, media, control, _brain = _conversation(tmp_path, store, CallInfo("s5", 5, "c5"), Settings())
+    brain = SlowBrain()
+    conversation.deps.brain = brain
+    run = asyncio.create_task(conversation.run())
+    drv = Driver(media)
+    await drv.until(lambda: bool(store.rec.turns) and not media.is_playing, max_ticks=500)
+    await drv.feed(voice(0.8))
+    await drv.until(lambda: len(brain.heard) == 1, max_ticks=500)  # stored, the brain is thinking
+    await drv.feed(voice(0.8))  # ...and the caller goes on
+    await drv.until(lambda: len(brain.heard) == 2, max_ticks=500)
+    brain.release.set()
+    await drv.until(lambda: sum(t["role"] == "agent" for t in store.rec.turns) >= 2, max_ticks=1000)
+    await media.inbound.put(None)
+    await asyncio.wait_for(run, 5)
+    callers = [t for t in store.rec.turns if t["role"] == "caller"]
+    assert [bool(t.get("withdrawn")) for t in callers] == [True, False]
