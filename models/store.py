@@ -14,6 +14,8 @@ conflict all the same (another process wrote to the call) re-reads it and retrie
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +38,28 @@ def clean_text(value: str) -> str:
 class _TurnSequence:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     next: int | None = None
+
+
+log = logging.getLogger(__name__)
+
+
+def key_press_turn(store: Any, call_id: int, digit: str) -> Coroutine[Any, Any, None]:
+    """A key press as a caller turn in ``dtmf`` mode (issue 16 D8), for phone and browser calls alike.
+
+    The turn's number is taken now, synchronously, so the key sits in the transcript where it was
+    pressed even if the write runs later; a database error is logged, never raised into the call.
+    ``store`` is a :class:`CallStore` or a wrapper with the same ``add_turn``/``reserve_turn_now``.
+    """
+    reserve = getattr(store, "reserve_turn_now", None)
+    number = reserve(call_id) if callable(reserve) else None
+
+    async def write() -> None:
+        try:
+            await store.add_turn(call_id, "caller", digit, input_mode="dtmf", turn_number=number)
+        except Exception as exc:  # the database must not take the call down
+            log.warning("could not store key press %s: %r", digit, exc)
+
+    return write()
 
 
 class CallStore:

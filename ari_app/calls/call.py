@@ -43,6 +43,7 @@ from ari_app.calls.state import FINAL_STATES, SETUP_STATES, CallState, Lifecycle
 from ari_app.logging_setup import call_id_var
 from ari_app.session import CallControl, CallGone, CallInfo, CallSession, MediaPort, Utterance
 from models.calls import CallStatus
+from models.store import key_press_turn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -547,19 +548,9 @@ class Call:
         its number taken now so it sits where it was pressed."""
         if self.row_id is None or self._tg is None:
             return
-        row = self.row_id
-        reserve = getattr(self.store, "reserve_turn_now", None)
-        number = reserve(row) if callable(reserve) else None
-
-        async def store() -> None:
-            try:
-                await self.store.add_turn(row, "caller", digit, input_mode="dtmf", turn_number=number)
-            except Exception as exc:  # the database must not take the call down
-                self.log.warning("could not store key press %s: %r", digit, exc)
-
         # owned by the call's task group but not cancelled when the call ends: the key that ended
         # the call (a transfer by key) is written before teardown closes the row
-        self._tg.create_task(store(), name=f"call:{self.tag}:store-key")
+        self._tg.create_task(key_press_turn(self.store, self.row_id, digit), name=f"call:{self.tag}:store-key")
 
     def _caller_left(self, why: str) -> None:
         self._caller_present = False

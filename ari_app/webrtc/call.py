@@ -32,6 +32,7 @@ from ari_app.webrtc import signalling
 from ari_app.webrtc.media import WebRtcMedia
 from ari_app.webrtc.signalling import Ice, SignallingError
 from models.calls import CallStatus
+from models.store import key_press_turn
 
 if TYPE_CHECKING:
     from ari_app.media.clock import MediaClock
@@ -172,6 +173,12 @@ class WebRtcCall:
         """Keypad digits from the page: the same queue the ARI call fills from ChannelDtmfReceived."""
         self.media.note_activity()
         for digit in digits:
+            if self.row_id is not None and self._tg is not None:
+                # in the call's task group but outside ``spawn``: ending the call does not cancel
+                # it, so a key that ends the call is written before teardown closes the row
+                self._tg.create_task(
+                    key_press_turn(self.store, self.row_id, digit), name=f"webrtc:{self.session_id[:8]}:store-key"
+                )
             self.dtmf.put_nowait(digit)
 
     def set_muted(self, muted: bool) -> None:

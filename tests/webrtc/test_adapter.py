@@ -60,7 +60,10 @@ async def test_given_a_browser_call_when_the_caller_speaks_and_presses_keys_then
             turns = (await db.execute(select(ConversationTurn))).scalars().all()
         assert row.channel == "webrtc" and row.status == "completed" and row.end_reason == "agent_hangup"
         assert row.answered_at is not None and row.ended_at is not None
-        assert [t.content for t in turns] == ["Hello from the hotel."]
+        # the key pressed on the page is in the transcript as the phone's keys are (issue 16 D8)
+        assert [(t.role, t.content, t.input_mode) for t in turns] == [
+            ("agent", "Hello from the hotel.", "speech"), ("caller", "7", "dtmf")
+        ]
         assert server.gateway.calls == {} and server.gateway.open_peer_connections == 0
         await asyncio.sleep(0.1)
         assert webrtc_tasks() == []
