@@ -33,6 +33,7 @@ from ari_app.ivr.engine import IvrEngine, Outcome, State
 from ari_app.ivr.executor import AriIvrExecutor, SoundLoader, wav_sound_loader
 from ari_app.language import CallLanguage
 from ari_app.logging_setup import call_id_var
+from ari_app.outbound_opening import outbound_opening, request_id_from_args
 from ari_app.privacy import watch_payment_stage
 from ari_app.session import CallGone, CallSession
 
@@ -487,11 +488,20 @@ class CallConversation:
         if self.session.info.adopted:
             await self._store_agent(RESUME_TEXT)
             return RESUME_TEXT
-        parts: list[str] = []
-        async for ev in self.deps.brain.greet(self.ctx):
-            if isinstance(ev, Say):
-                parts.append(ev.text)
-        text = " ".join(parts)
+        opening: str | None = None
+        sessions = getattr(self.session.store, "sessions", None)
+        if request_id_from_args(self.session.info.stasis_args) is not None and sessions is not None:
+            opening = await outbound_opening(sessions, self.session.info.stasis_args, self.deps.settings.hotel.name)
+        if opening is not None:
+            text = opening
+            self.ctx.turns.append(Turn("agent", text))
+            self.ctx.state.last_prompt = "Is there anything I can help you with?"
+        else:
+            parts: list[str] = []
+            async for ev in self.deps.brain.greet(self.ctx):
+                if isinstance(ev, Say):
+                    parts.append(ev.text)
+            text = " ".join(parts)
         reserve = getattr(self.session.store, "reserve_turn", None)
         if callable(reserve) and text:
             try:  # its place is now; its text once we know how much of it was heard

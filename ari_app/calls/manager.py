@@ -303,6 +303,7 @@ class CallManager:
         timeout_s: int = 30,
         called_number: str = "",
         variables: Mapping[str, str] | None = None,
+        app_args: str = "outbound",
     ) -> OriginateResult:
         """Call out (a callback) into our app; the answered call runs the conversation like any other."""
         channel_id = f"{OWN_ID_PREFIX}out-{uuid.uuid4().hex}"
@@ -312,7 +313,7 @@ class CallManager:
             await self.client.originate(
                 endpoint,
                 app=self.app,
-                app_args="outbound",
+                app_args=app_args,
                 caller_id=caller_id,
                 timeout_s=timeout_s,
                 channel_id=channel_id,

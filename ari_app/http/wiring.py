@@ -72,6 +72,8 @@ def place_call_via(managers: Sequence[CallManager], settings: Settings, ring_tim
             called_number=number,
             timeout_s=ring_timeout_s,
             variables=variables,
+            # the call finds its request (purpose, message) by this Stasis argument
+            app_args=f"outbound,{variables['HOTEL_OUTBOUND_ID']}" if variables.get("HOTEL_OUTBOUND_ID") else "outbound",
         )
         return DialResult(
             answered=result.answered, cause=result.cause,

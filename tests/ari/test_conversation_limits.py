@@ -256,3 +256,25 @@ async def test_given_the_caller_goes_on_before_the_answer_then_the_first_caller_
     await asyncio.wait_for(run, 5)
     callers = [t for t in store.rec.turns if t["role"] == "caller"]
     assert [bool(t.get("withdrawn")) for t in callers] == [True, False]
+
+
+async def test_given_a_call_the_hotel_placed_then_it_opens_with_the_request_not_the_inbound_greeting(
+    tmp_path: Path, sqlite_sessions: Any
+) -> None:
+    from models.voice_api import OutboundCall
+
+    async with sqlite_sessions.begin() as db:
+        db.add(OutboundCall(request_id="r9", number="+15551230100", purpose="reminder", message="Check-in is from 3 pm."))
+    store = Store()
+    store.sessions = sqlite_sessions
+    info = CallInfo("s9", 9, "c9", direction="outbound", stasis_args=("outbound", "r9"))
+    conversation, media, _control, brain = _conversation(tmp_path, store, info, Settings())
+    run = asyncio.create_task(conversation.run())
+    drv = Driver(media)
+    await drv.until(lambda: any(t["role"] == "agent" for t in store.rec.turns), max_ticks=1500)
+    await media.inbound.put(None)
+    await asyncio.wait_for(run, 5)
+    opening = next(t["content"] for t in store.rec.turns if t["role"] == "agent")
+    assert brain.greeted == 0
+    assert opening.startswith("Hello, this is Harbour View Hotel with a reminder. Check-in is from 3 pm.")
+    assert conversation.ctx.turns[0].text == opening

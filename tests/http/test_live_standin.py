@@ -75,6 +75,11 @@ async def test_given_an_outbound_request_then_ari_originates_via_the_trunk_and_t
                 assert out["status"] == "answered" and out["session_id"]
                 originate = next(r for r in standin.request_log if r.op.startswith("channels.originate"))
                 assert originate.query["endpoint"] == "PJSIP/+15551239876@trunk"
+                # the answered call finds its request (purpose, message) by its Stasis argument
+                assert originate.query["appArgs"] == f"outbound,{rid}"
+                live = next(iter(manager.calls.values()), None)
+                if live is not None:
+                    assert tuple(live.args) == ("outbound", rid)
                 session = await (await client.get(f"/voice/sessions/{out['session_id']}")).json()
                 assert session["direction"] == "outbound"
                 assert [e["kind"] for e in session["events"]] == ["queued", "dialing", "answered"]
