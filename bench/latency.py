@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import copy
 import datetime as dt
-import json
 import os
 import platform
 import random
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from aiohttp import web  # noqa: E402
+from chatstub import LocalChatServer, chunk, stream_chunks  # noqa: E402
 from flitevoice import VOICES, speak, with_pause  # noqa: E402
 
 from ari_app.brain.context import CallContext  # noqa: E402
@@ -89,39 +89,17 @@ def render(i: int) -> tuple[Int16Array, list[tuple[int, int]]]:
     return with_pause(pcms, pause), spans
 
 
-class ChatStub:
+class ChatStub(LocalChatServer):
     """POST /v1/chat/completions: the fixed reply, streamed at once."""
 
     def __init__(self) -> None:
-        self.url = ""
+        super().__init__()
         self.requests = 0
-        self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1"  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         await request.read()
         self.requests += 1
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        for delta, finish in (({"role": "assistant", "content": LLM_REPLY}, None), ({}, "stop")):
-            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "stub",
-                     "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        await resp.write(b"data: [DONE]\n\n")
-        await resp.write_eof()
-        return resp
+        return await stream_chunks(request, [chunk({"role": "assistant", "content": LLM_REPLY}), chunk({}, "stop")])
 
 
 def brain_respond(brain: Any, ctx: CallContext) -> tuple[Callable[[str], AsyncIterator[str]], Callable[[], None]]:

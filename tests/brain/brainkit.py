@@ -4,13 +4,13 @@ and a local server that speaks the OpenAI chat-completions streaming wire protoc
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from chatstub import LocalChatServer, chunk, stream_chunks
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -147,14 +147,7 @@ async def type_code(sessions: async_sessionmaker[AsyncSession], type_id: int) ->
 # ----------------------------------------------------------------------------- fake chat endpoint
 
 
-def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-test",
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": "fake-model",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
+_chunk = chunk
 
 
 def text_reply(text: str, piece: int = 7) -> list[dict[str, Any]]:
@@ -177,32 +170,20 @@ def tool_reply(name: str, arguments: str, call_id: str = "call_1", piece: int = 
     return chunks
 
 
-class FakeChatServer:
+class FakeChatServer(LocalChatServer):
     """POST /v1/chat/completions answers from a script; ``"hang"`` never answers until released."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.script: list[list[dict[str, Any]] | str] = []
         self.requests: list[dict[str, Any]] = []
         self.release = asyncio.Event()
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/v1"
 
     async def stop(self) -> None:
         self.release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await super().stop()
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(await request.json())
         item = self.script.pop(0) if self.script else text_reply("Okay.")
         if item == "hang":
@@ -210,11 +191,5 @@ class FakeChatServer:
             return web.Response(status=503)
         if item == "error":
             return web.json_response({"error": {"message": "overloaded", "type": "server_error"}}, status=500)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await resp.prepare(request)
         assert isinstance(item, list)
-        for chunk in item:
-            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        await resp.write(b"data: [DONE]\n\n")
-        await resp.write_eof()
-        return resp
+        return await stream_chunks(request, item)

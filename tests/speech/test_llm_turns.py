@@ -10,7 +10,6 @@ the caller's frame clock stands still.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from aiohttp import web
+from chatstub import LocalChatServer, chunk, stream_chunks
 from speechsupport import Driver, FakeSession, FakeStt, FakeTts, MemMedia, make_engines, silence, voice
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,46 +29,21 @@ from ari_app.settings import BrainSettings, Settings
 from models.store import CallStore
 
 
-def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    body = {
-        "id": "chatcmpl-t",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "stub",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
-    return f"data: {json.dumps(body)}\n\n".encode()
-
-
-class StallingChat:
+class StallingChat(LocalChatServer):
     """First request: headers, then only SSE comments until the client goes away (recorded).
     Later requests: one fixed reply at once."""
 
     def __init__(self, reply: str) -> None:
+        super().__init__()
         self.reply = reply
         self.requests: list[dict[str, Any]] = []
         self.disconnected = asyncio.Event()
-        self.url = ""
-        self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1"  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(await request.json())
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
         if len(self.requests) == 1:
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
             try:
                 for _ in range(2000):  # at most ~20 s
                     await asyncio.sleep(0.01)
@@ -77,11 +52,7 @@ class StallingChat:
                 self.disconnected.set()
                 raise
             return resp
-        await resp.write(_chunk({"role": "assistant", "content": self.reply}))
-        await resp.write(_chunk({}, "stop"))
-        await resp.write(b"data: [DONE]\n\n")
-        await resp.write_eof()
-        return resp
+        return await stream_chunks(request, [chunk({"role": "assistant", "content": self.reply}), chunk({}, "stop")])
 
 
 async def real_wait(cond: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
