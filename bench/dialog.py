@@ -380,6 +380,13 @@ async def main() -> None:
     )
     ap.add_argument("--only", default="", help="run the scripts whose name contains this")
     ap.add_argument("--verbose", action="store_true", help="print every conversation")
+    ap.add_argument(
+        "--hotwords",
+        choices=("hotel", "default", "none"),
+        default="default",
+        help="Whisper hotwords: the engine's own (default: holidays, 'confirmation code'), those plus the "
+        "seeded hotel's room-type names (hotel: what a start-up passing its room types would get), none",
+    )
     a = ap.parse_args()
     scripts = [s for s in SCRIPTS if a.only.lower() in s.name.lower()]
     print(f"{len(scripts)} scripts, flite voices {', '.join(VOICES)}; today is {NOW.date()} (fixed clock)")
@@ -397,6 +404,15 @@ async def main() -> None:
 
     settings = load_settings(None, env={"HOTEL_OPERATOR_SPEECH__PROMPT_CACHE_DIR": tempfile.mkdtemp()})
     engines = SpeechEngines.load(settings.speech, hotel_name=settings.hotel.name)
+    from ari_app.speech.stt import WhisperStt, hotel_hotwords
+    from models.seed import ROOM_TYPES
+
+    if isinstance(engines.stt, WhisperStt):
+        if a.hotwords == "hotel":  # the seeded hotel's room types, as a start-up would pass them
+            engines.stt.hotwords = hotel_hotwords([row[1] for row in ROOM_TYPES])
+        elif a.hotwords == "none":
+            engines.stt.hotwords = None
+        print(f"Whisper hotwords ({a.hotwords}): {engines.stt.hotwords!r}")
     try:
 
         async def whisper(line: str, voice: str) -> str:

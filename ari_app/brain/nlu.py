@@ -431,6 +431,10 @@ def _nights(toks: list[Tok]) -> int | None:
     return None
 
 
+def _date_key(m: DateMention) -> tuple[object, ...]:
+    return (m.year, m.month, m.day, m.weekday, m.modifier, m.relative, m.exact, m.tonight, m.negated)
+
+
 def parse_dates(text: str, toks: list[Tok], today: date, anchor_in: date | None = None) -> DateSlots:
     mentions = _find_mentions(text, toks, today)
     slots = DateSlots(nights=_nights(toks))
@@ -450,6 +454,13 @@ def parse_dates(text: str, toks: list[Tok], today: date, anchor_in: date | None 
         slots.replaces, _ = _resolve(old, today, None)
         slots.replaces_is_bare_day = old.month is None and old.weekday is None and old.exact is None
         mentions = [m for m in mentions if not m.negated]
+    # the same date twice with no "to"/"until" before the repeat ("December 15th, December 15th."):
+    # a caller saying it again, or Whisper looping on it, never a stay of no nights
+    mentions = [
+        m
+        for k, m in enumerate(mentions)
+        if k == 0 or m.role == "out" or _date_key(m) != _date_key(mentions[k - 1])
+    ]
     if len(mentions) == 1 and mentions[0].tonight and slots.nights is None and mentions[0].role != "out":
         slots.nights = 1  # "a room tonight", "tomorrow night": one night unless the caller says otherwise
     if not mentions:

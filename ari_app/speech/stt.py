@@ -39,6 +39,24 @@ MONTHS = (
     "January February March April May June July August September October November December".split()
 )
 
+# The booking words tiny.en misses on 8 kHz callers, as faster-whisper ``hotwords`` for English
+# decodes: flite callers' "the Easter weekend" came out as "the start weekend", "New Year's Eve" as
+# "New Year leave", "standard queen" as "standard green". Hotwords sit before the hotel prompt as
+# plain words, so the model does not continue them as a sentence (what a word list in the prompt
+# did). Measured (bench/dialog.py lines x 4 flite voices, 272 decodes): lines off 106 -> 102 (WER
+# 10.4 -> 10.5 %), 98 (10.1 %) with the hotel's room names (hotel_hotwords); holiday lines 6/8 ->
+# 8/8; hotel phrases of test_accuracy_flite clean 2.0 -> 3.1 %, 15 dB noisy 16.3 -> 15.3 % (1 word).
+HOLIDAY_HOTWORDS = ("Easter weekend", "Christmas Eve", "New Year's Eve", "Thanksgiving")
+BOOKING_HOTWORDS = ("confirmation code",)
+HOTWORDS_EN = ", ".join((*HOLIDAY_HOTWORDS, *BOOKING_HOTWORDS))
+
+
+def hotel_hotwords(room_type_names: Sequence[str]) -> str:
+    """The hotwords with this hotel's own room-type names ("King Deluxe") among them: callers ask
+    for rooms by the names the operator reads out, and those are the hotel's, not a fixed list."""
+    rooms = [n.strip().lower() for n in dict.fromkeys(room_type_names) if n.strip()]
+    return ", ".join((*HOLIDAY_HOTWORDS, *rooms, *BOOKING_HOTWORDS))
+
 
 @dataclass(frozen=True)
 class Transcript:
@@ -132,8 +150,10 @@ class WhisperStt:
         min_voiced_ms: int = 160,
         vad_aggressiveness: int = 2,
         energy_gate_dbfs: float = -45.0,
+        hotwords: str | None = HOTWORDS_EN,
     ) -> None:
         self.pool = pool
+        self.hotwords = hotwords or None  # English words: only passed to English decodes
         self.min_voiced_frames = -(-min_voiced_ms // 20) if min_voiced_ms > 0 else 0
         self.vad_aggressiveness = vad_aggressiveness
         self.energy_gate_dbfs = energy_gate_dbfs
@@ -215,6 +235,7 @@ class WhisperStt:
             best_of=1,
             temperature=0.0,  # no fallback re-decodes: each costs a full pass on a CPU
             initial_prompt=self.initial_prompt,
+            hotwords=self.hotwords if (language if self.multilingual else "en") == "en" else None,
             condition_on_previous_text=False,
             without_timestamps=True,
             no_speech_threshold=self.no_speech_threshold,

@@ -802,3 +802,18 @@ async def test_given_name_read_back_wrong_when_caller_spells_the_whole_name_then
     assert ctx.state.guest_name == "Ann Lee" and "spelled" not in r.text and "ending in" in r.text
     await finish_booking(brain, ctx)
     assert (await _only_booking(hotel)).guest_name == "Ann Lee"
+
+
+@pytest.mark.parametrize("answer", ["December 15th, December 15th.", "December fifteenth. December fifteenth."])
+async def test_given_the_check_in_question_when_the_date_is_said_twice_then_it_is_the_check_in_not_a_stay_of_no_nights(
+    hotel: Sessions, settings: Settings, answer: str
+) -> None:
+    brain, ctx = await _call(hotel, settings)
+    await say(brain, ctx, "I'd like to make a reservation.")
+    r = await say(brain, ctx, answer)
+    assert "after the check-in" not in r.text and ctx.state.check_in == date(2026, 12, 15), r.text
+    assert ctx.state.check_out is None and ctx.state.stage == "ask_checkout"
+    await say(brain, ctx, "Two nights.")
+    await finish_booking(brain, ctx)
+    res = await _only_booking(hotel)
+    assert (res.check_in, res.check_out, res.guest_name) == (date(2026, 12, 15), date(2026, 12, 17), "Jane Doe")
