@@ -45,7 +45,7 @@ def _stt(multilingual: bool, pool: InferencePool) -> tuple[WhisperStt, _Model]:
     stt.pool, stt._model, stt.multilingual = pool, model, multilingual
     stt.language = "en"
     stt.min_voiced_frames, stt.window_frames = 0, 0
-    stt.beam_size, stt.initial_prompt = 1, None
+    stt.beam_size, stt.initial_prompt, stt.hotwords = 1, None, None
     stt.no_speech_threshold, stt.logprob_threshold = 0.4, -1.0
     return stt, model
 
