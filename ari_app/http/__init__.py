@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from ari_app.http import analytics, core, dashboard, openapi, outbound, recordings, sessions
+from ari_app.http import analytics, callers, core, dashboard, openapi, outbound, recordings, sessions
 from ari_app.http.auth import auth_middleware, is_protected, security_headers
 from ari_app.http.context import CTX, ApiContext, DialResult, LiveCall, RouteInstaller
 from ari_app.http.errors import json_errors, make_runner
@@ -38,7 +38,7 @@ def build_app(ctx: ApiContext, extra_routes: Sequence[RouteInstaller] = ()) -> w
     app = web.Application(middlewares=[json_errors, auth_middleware, json_bodies_only])
     app[CTX] = ctx
     app.on_response_prepare.append(security_headers)
-    for part in (core, sessions, outbound, recordings, analytics, openapi, dashboard):
+    for part in (core, sessions, outbound, recordings, analytics, callers, openapi, dashboard):
         part.install(app)
     for install in (*ctx.route_installers, *extra_routes):
         install(app)
