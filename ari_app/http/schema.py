@@ -75,7 +75,7 @@ def parse_query(request: web.Request, model: type[M]) -> M:
 async def parse_body(request: web.Request, model: type[M]) -> M:
     try:
         raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # nested thousands deep: not JSON we take
         body = {"error": "the request body must be JSON", "status": 400}
         raise web.HTTPBadRequest(text=json.dumps(body), content_type="application/json") from None
     try:

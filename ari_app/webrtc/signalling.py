@@ -81,7 +81,7 @@ def parse_message(text: str | bytes) -> Message:
         raise SignallingError("bad_message", "message too large")
     try:
         data: Any = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise SignallingError("bad_message", "messages must be JSON objects") from None
     if not isinstance(data, dict):
         raise SignallingError("bad_message", "messages must be JSON objects")

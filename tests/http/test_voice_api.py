@@ -93,6 +93,9 @@ async def test_given_bad_input_then_json_errors_name_the_field(db_sessions: asyn
         assert resp.status == 422 and (await resp.json())["error"] == "'to' must be after 'from'"
         resp = await client.post("/voice/calls/outbound", data="{nope", headers={"Content-Type": "application/json"})
         assert resp.status == 400 and (await resp.json())["error"] == "the request body must be JSON"
+        deep = "[" * 30_000 + "]" * 30_000  # a recursive decoder's RecursionError must not become a 500
+        resp = await client.post("/voice/calls/outbound", data=deep, headers={"Content-Type": "application/json"})
+        assert resp.status == 400 and (await resp.json())["error"] == "the request body must be JSON"
         resp = await client.post("/voice/calls/outbound", data="number=1", headers={"Content-Type": "text/plain"})
         assert resp.status == 415
         resp = await client.post("/voice/calls/outbound", json={"number": "5551234", "purpose": "reminder"})

@@ -85,6 +85,7 @@ def test_given_page_messages_when_parsed_then_typed_or_refused_with_a_code() -> 
         ('{"type":"offer"}', "bad_sdp"),
         ("[1]", "bad_message"),
         ('{"type":"reboot"}', "bad_message"),
+        ("[" * 30_000 + "]" * 30_000, "bad_message"),  # nested deep enough to break a recursive decoder
     ]:
         with pytest.raises(SignallingError) as exc:
             parse_message(bad)
