@@ -38,14 +38,13 @@ class CancelDialog(DialogBase):
         st.cancel_code = st.cancel_name = None
         code = parse_code(text, toks)
         if code:
-            async for ev in self._cancel_lookup(ctx, r, {"confirmation_code": code}):
+            async for ev in self._cancel_lookup(ctx, r, code):
                 yield ev
             return
         if sum(c.isdigit() for c in ctx.caller_number) >= 7:
-            res, err = await ctx.run_tool("find_reservation", {"phone": ctx.caller_number})
-            yield _tool_event("find_reservation", {"phone": ctx.caller_number}, res, err)
-            if res is not None:
-                found = [x for x in res.data["reservations"] if x["status"] == "confirmed"]
+            event, found = await self._bookings_for_phone(ctx, ctx.caller_number)
+            yield event
+            if event.ok:
                 st.cancel_found = found
                 if len(found) > 1:
                     # never pick one for the caller: name them all and let the caller say which
@@ -74,17 +73,13 @@ class CancelDialog(DialogBase):
         for ev in r.say(self._ask(st, "I can help with that. What's your confirmation code?")):
             yield ev
 
-    async def _cancel_lookup(
-        self, ctx: CallContext, r: _Reply, args: dict[str, Any]
+    def _cancel_lookup(self, ctx: CallContext, r: _Reply, code: str) -> AsyncIterator[BrainEvent]:
+        return self._find_by_code(ctx, r, code, retry_stage="cancel_code", found_step=self._cancel_found)
+
+    async def _cancel_found(
+        self, ctx: CallContext, r: _Reply, found: dict[str, Any]
     ) -> AsyncIterator[BrainEvent]:
-        res, err = await ctx.run_tool("find_reservation", args)
-        yield _tool_event("find_reservation", args, res, err)
-        if res is None:
-            ctx.state.stage = "cancel_code"
-            async for ev in self._failed(ctx, r, "I couldn't find a booking with that code."):
-                yield ev
-            return
-        found = res.data["reservations"][0]
+        """Found by code: the caller is taken as the guest when calling from the booking's phone."""
         caller = "".join(c for c in ctx.caller_number if c.isdigit())[-10:]
         booked = "".join(c for c in found["phone"] if c.isdigit())[-10:]
         async for ev in self._cancel_present(ctx, r, found, verified=bool(caller) and caller == booked):
@@ -184,7 +179,7 @@ class CancelDialog(DialogBase):
                     yield ev
                 return
             if code:
-                async for ev in self._cancel_lookup(ctx, r, {"confirmation_code": code}):
+                async for ev in self._cancel_lookup(ctx, r, code):
                     yield ev
                 return
             if st.stage == "cancel_pick":
@@ -194,7 +189,7 @@ class CancelDialog(DialogBase):
         if st.stage == "cancel_code":
             code = parse_code(text, toks, expecting=True)
             if code:
-                async for ev in self._cancel_lookup(ctx, r, {"confirmation_code": code}):
+                async for ev in self._cancel_lookup(ctx, r, code):
                     yield ev
                 return
         elif st.stage == "cancel_verify":

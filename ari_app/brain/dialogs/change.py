@@ -77,19 +77,8 @@ class ChangeDialog(DialogBase):
         searched = False
         if _has_caller_id(ctx):
             searched = True
-            args = {"phone": ctx.caller_number}
-            res, err = await ctx.run_tool("find_reservation", args)
-            yield _tool_event("find_reservation", args, res, err)
-            today = ctx.today()
-            found = (
-                [
-                    x
-                    for x in res.data["reservations"]
-                    if x["status"] == "confirmed" and date.fromisoformat(x["check_out"]) > today
-                ]
-                if res is not None
-                else []
-            )
+            event, found = await self._bookings_for_phone(ctx, ctx.caller_number, ongoing_only=True)
+            yield event
             if len(found) == 1:
                 async for ev in self._modify_found(ctx, r, found[0], by_caller_id=True):
                     yield ev
@@ -129,15 +118,8 @@ class ChangeDialog(DialogBase):
     async def _modify_by_phone(self, ctx: CallContext, r: _Reply, phone: str) -> AsyncIterator[BrainEvent]:
         """Look the booking up by the number the caller says it was made with; the name is checked next."""
         st = ctx.state
-        args = {"phone": phone}
-        res, err = await ctx.run_tool("find_reservation", args)
-        yield _tool_event("find_reservation", args, res, err)
-        today = ctx.today()
-        found = [
-            x
-            for x in (res.data["reservations"] if res is not None else [])
-            if x["status"] == "confirmed" and date.fromisoformat(x["check_out"]) > today
-        ]
+        event, found = await self._bookings_for_phone(ctx, phone, ongoing_only=True)
+        yield event
         if len(found) == 1:
             async for ev in self._modify_found(
                 ctx, r, found[0], by_caller_id=_same_line(ctx.caller_number, phone)
@@ -155,16 +137,12 @@ class ChangeDialog(DialogBase):
         async for ev in self._failed(ctx, r, "I couldn't find a booking for that number either."):
             yield ev
 
-    async def _modify_lookup(self, ctx: CallContext, r: _Reply, code: str) -> AsyncIterator[BrainEvent]:
-        args = {"confirmation_code": code}
-        res, err = await ctx.run_tool("find_reservation", args)
-        yield _tool_event("find_reservation", args, res, err)
-        if res is None:
-            ctx.state.stage = "modify_code"
-            async for ev in self._failed(ctx, r, "I couldn't find a booking with that code."):
-                yield ev
-            return
-        found = res.data["reservations"][0]
+    def _modify_lookup(self, ctx: CallContext, r: _Reply, code: str) -> AsyncIterator[BrainEvent]:
+        return self._find_by_code(ctx, r, code, retry_stage="modify_code", found_step=self._modify_by_code)
+
+    async def _modify_by_code(
+        self, ctx: CallContext, r: _Reply, found: dict[str, Any]
+    ) -> AsyncIterator[BrainEvent]:
         mine = _same_line(ctx.caller_number, str(found["phone"]))
         async for ev in self._modify_found(ctx, r, found, by_caller_id=mine):
             yield ev

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +148,45 @@ class DialogBase:
         def _modify_preview(
             self, ctx: CallContext, r: _Reply, before: ModifyDraft
         ) -> AsyncIterator[BrainEvent]: ...
+
+    # ------------------------------------------------------------------ finding an existing booking
+
+    async def _find_by_code(
+        self,
+        ctx: CallContext,
+        r: _Reply,
+        code: str,
+        *,
+        retry_stage: str,
+        found_step: Callable[[CallContext, _Reply, dict[str, Any]], AsyncIterator[BrainEvent]],
+    ) -> AsyncIterator[BrainEvent]:
+        """The booking a confirmation code names, handed to the flow's own next step (change and
+        cancel each check who is calling in their own way); a code that finds nothing is asked again."""
+        args = {"confirmation_code": code}
+        res, err = await ctx.run_tool("find_reservation", args)
+        yield _tool_event("find_reservation", args, res, err)
+        if res is None:
+            ctx.state.stage = retry_stage
+            async for ev in self._failed(ctx, r, "I couldn't find a booking with that code."):
+                yield ev
+            return
+        async for ev in found_step(ctx, r, res.data["reservations"][0]):
+            yield ev
+
+    async def _bookings_for_phone(
+        self, ctx: CallContext, phone: str, *, ongoing_only: bool = False
+    ) -> tuple[ToolCalled, list[dict[str, Any]]]:
+        """The confirmed bookings made with this phone number (``ongoing_only``: only stays that
+        still have a night ahead, the ones a change can touch), with the tool event to report."""
+        args = {"phone": phone}
+        res, err = await ctx.run_tool("find_reservation", args)
+        today = ctx.today()
+        found = [
+            x
+            for x in (res.data["reservations"] if res is not None else [])
+            if x["status"] == "confirmed" and (not ongoing_only or date.fromisoformat(x["check_out"]) > today)
+        ]
+        return _tool_event("find_reservation", args, res, err), found
 
     def _ask(self, st: DialogState, question: str) -> str:
         st.last_prompt = question
