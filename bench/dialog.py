@@ -345,7 +345,8 @@ async def run_all(
     t0 = time.perf_counter()
     print(f"\n== {label}")
     with tempfile.TemporaryDirectory() as tmp:
-        for n, script in enumerate(scripts):
+        for script in scripts:
+            n = SCRIPTS.index(script)  # the voices follow the script's place in the whole list, so --only hears the same
             outcome = await run_script(script, n, hear, Path(tmp))
             problem = script.check(outcome)
             ok = problem is None
