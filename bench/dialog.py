@@ -10,6 +10,11 @@ The caller reacts in one way only: when the operator reads back the name with a 
 does so for every name it heard rather than had spelled), the caller says the name again (and then spells
 it), as a caller on the phone would; those turns count. Everything else is scripted.
 
+A booking under a name other than the caller's is right only in one case: after two failed
+corrections the operator says it books the name as heard and that the front desk will confirm the
+spelling, and the call leaves the desk a lead naming the booking's code. The room, dates and guests
+must still be right; the per-script line and the total say how many were right that way.
+
 Printed: per-script outcome (right/WRONG, caller turns, and on a wrong one what Whisper heard), the
 share of scripts that end with the right database state, and the mean number of caller turns per
 completed booking. Goals (issue 11): >= 95 % right, <= 6 turns per booking. The baseline, run in
@@ -47,7 +52,7 @@ from ari_app.brain import Action, CallContext, EmbeddedBrain, Say, ToolCalled  #
 from ari_app.settings import HotelSettings, Settings  # noqa: E402
 from models import Base  # noqa: E402
 from models.db import make_engine, session_factory  # noqa: E402
-from models.hotel import Message, Reservation  # noqa: E402
+from models.hotel import Lead, Message, Reservation  # noqa: E402
 from models.seed import seed_demo_hotel  # noqa: E402
 from models.store import CallStore  # noqa: E402
 
@@ -62,12 +67,18 @@ class Outcome:
 
     reservations: list[Reservation]
     messages: int
+    leads: list[Lead]
     actions: list[str]
     tools: list[str]
     heard: list[str]
     replies: list[str]
     said: list[str]
     turns_to_booking: int | None
+
+    def name_left_to_desk(self, r: Reservation) -> bool:
+        """The booking is under the name as heard and the call left the front desk a note, naming
+        the booking, to confirm the spelling (what the operator does after two failed corrections)."""
+        return any(r.confirmation_code in lead.interest and "spelling" in lead.interest for lead in self.leads)
 
 
 Check = Callable[[Outcome], str | None]
@@ -97,8 +108,16 @@ def booked(
             return f"{len(new)} reservations made"
         r = new[0]
         got = (r.guest_name, r.check_in, r.check_out, r.adults, r.rooms, r.children)
+        # a name the operator could not make out is right only when the desk was told to confirm it
+        # (and the caller was told so): the room is held, the name is not claimed to be right
+        desk = (
+            name is not None
+            and r.guest_name != name
+            and o.name_left_to_desk(r)
+            and any("confirm the spelling" in reply for reply in o.replies)
+        )
         want = (
-            name or r.guest_name,
+            r.guest_name if desk else name or r.guest_name,
             ci or r.check_in,
             co or r.check_out,
             adults or r.adults,
@@ -333,14 +352,16 @@ async def run_script(script: Script, n: int, hear: Callable[[str, str], Any], wo
     async with sessions() as db:
         rows = list((await db.execute(select(Reservation).order_by(Reservation.id))).scalars())
         messages = int(await db.scalar(select(func.count()).select_from(Message)) or 0)
+        leads = list((await db.execute(select(Lead).where(Lead.call_session_id == sid))).scalars())
     await engine.dispose()
-    return Outcome(rows, messages, actions, tools, heard, replies, lines[: len(heard)], turns_to_booking)
+    return Outcome(rows, messages, leads, actions, tools, heard, replies, lines[: len(heard)], turns_to_booking)
 
 
 async def run_all(
     hear: Callable[[str, str], Any], label: str, scripts: list[Script], verbose: bool
 ) -> tuple[float, float]:
     right = 0
+    to_desk = 0  # right, with the guest's name booked as heard and left to the front desk to confirm
     booking_turns: list[int] = []
     t0 = time.perf_counter()
     print(f"\n== {label}")
@@ -351,10 +372,13 @@ async def run_all(
             problem = script.check(outcome)
             ok = problem is None
             right += ok
+            desk = ok and any(outcome.name_left_to_desk(r) for r in outcome.reservations)
+            to_desk += desk
             if script.booking and outcome.turns_to_booking is not None:
                 booking_turns.append(outcome.turns_to_booking)
             turns = outcome.turns_to_booking or len(outcome.heard)
-            print(f"  {'right' if ok else 'WRONG'}  {script.name:<40} caller turns {turns}")
+            mark = " (name booked as heard, front desk to confirm the spelling)" if desk else ""
+            print(f"  {'right' if ok else 'WRONG'}  {script.name:<40} caller turns {turns}{mark}")
             if not ok or verbose:
                 if problem:
                     print(f"         problem: {problem}")
@@ -367,7 +391,8 @@ async def run_all(
     share = right / len(scripts)
     mean_turns = sum(booking_turns) / len(booking_turns) if booking_turns else float("nan")
     print(
-        f"  right database state: {right}/{len(scripts)} = {share:.1%}   "
+        f"  right database state: {right}/{len(scripts)} = {share:.1%} "
+        f"({right - to_desk} with every field as the caller said, {to_desk} with the name left to the desk)   "
         f"mean caller turns per completed booking: {mean_turns:.2f} over {len(booking_turns)} bookings   "
         f"({time.perf_counter() - t0:.1f} s)"
     )

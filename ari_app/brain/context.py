@@ -94,6 +94,9 @@ class DialogState:
     resume_stage: str = ""  # the stage to return to when the caller does not end the call after all
     cancel_found: list[dict[str, Any]] = field(default_factory=list)  # the caller's bookings, to pick one
     yes_to_list: int = 0  # bare "yes" answers to "which room would you like?"
+    name_tries: int = 0  # times the caller said the name we read back was wrong
+    names_heard: list[str] = field(default_factory=list)  # the names read back and turned down, for the desk
+    name_unsure: bool = False  # booked under the name as heard; the front desk confirms the spelling
 
     def reset_booking(self) -> None:
         self.rooms = 1
@@ -101,6 +104,9 @@ class DialogState:
         self.listed = 0
         self.name_spelled = False
         self.yes_to_list = 0
+        self.name_tries = 0
+        self.names_heard = []
+        self.name_unsure = False
         self.check_in = self.check_out = None
         self.pending_nights = None
         self.adults = None

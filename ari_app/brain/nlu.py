@@ -891,21 +891,131 @@ _SPELLING_COMPANY = frozenset({"no", "it's", "its", "it", "is", "that's", "spell
                                "actually", "um", "uh", "so", "okay", "ok", "well"})  # fmt: skip
 
 
-def spelled_name(text: str) -> str | None:
-    """A name spelled out in full and nothing else: "No, it's A N N, L E E." -> "Ann Lee".
+# How Whisper writes a letter said on its own: the letter, or the word it sounds like ("el" for L).
+# Those that are everyday words too ("see", "you", "are", "an") count only beside surer letters.
+_LETTER_WORDS = {
+    "ay": "a", "bee": "b", "cee": "c", "dee": "d", "ee": "e", "ef": "f", "eff": "f", "gee": "g", "jee": "g",
+    "aitch": "h", "jay": "j", "kay": "k", "el": "l", "ell": "l", "elle": "l", "em": "m", "en": "n",
+    "pee": "p", "cue": "q", "queue": "q", "ar": "r", "es": "s", "ess": "s", "vee": "v", "ex": "x",
+    "wye": "y", "zee": "z", "zed": "z",
+}  # fmt: skip
+_LETTER_LOOKALIKES = {
+    "a": "a", "i": "i", "be": "b", "see": "c", "sea": "c", "eye": "i", "oh": "o", "pea": "p", "are": "r",
+    "tea": "t", "you": "u", "why": "y", "an": "n", "age": "h",
+}  # fmt: skip
+_NATO = {
+    "alpha": "a", "alfa": "a", "bravo": "b", "charlie": "c", "delta": "d", "echo": "e", "foxtrot": "f",
+    "golf": "g", "hotel": "h", "india": "i", "juliet": "j", "juliett": "j", "kilo": "k", "lima": "l",
+    "mike": "m", "november": "n", "oscar": "o", "papa": "p", "quebec": "q", "romeo": "r", "sierra": "s",
+    "tango": "t", "uniform": "u", "victor": "v", "whiskey": "w", "whisky": "w", "xray": "x", "yankee": "y",
+    "zulu": "z",
+}  # fmt: skip
+_SPELLING_TALK = frozenset(
+    {"no", "it's", "its", "it", "is", "that's", "thats", "spelled", "spelt", "spell", "spelling", "my", "name",
+     "name's", "sorry", "actually", "um", "uh", "so", "okay", "ok", "well", "the", "first", "last", "surname",
+     "family", "then", "and", "space", "letters", "yes", "yeah", "that", "s", "capital", "again", "like", "this", "er"}
+)  # fmt: skip
+_SPELL_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|[,;.!?\-]|\s+")
+_PAUSE_MARKS = frozenset(",;.!?-")
 
-    Groups of single letters separated by commas or full stops are the words of the name."""
-    groups: list[str] = []
-    for part in re.split(r"[,.;:!?]+", text.lower().replace("\u2019", "'")):
-        words = [w for w in re.split(r"[\s\-]+", part) if w]
-        letters = [w for w in words if _LETTER.match(w)]
-        if any(w not in _SPELLING_COMPANY and not _LETTER.match(w) for w in words):
+
+def _letter_of(word: str) -> tuple[str, bool] | None:
+    """The letter a word stands for when spelling, and whether it is sure (not an everyday word)."""
+    if _LETTER.match(word):
+        return word, word not in ("a", "i")
+    if word in _LETTER_WORDS:
+        return _LETTER_WORDS[word], True
+    if word in _LETTER_LOOKALIKES:
+        return _LETTER_LOOKALIKES[word], False
+    return None
+
+
+def read_spelling(text: str) -> list[str] | None:
+    """The words a caller spelled letter by letter, when the turn is a spelling and nothing else.
+
+    Callers spell as "A N N, L E E", "a-n-n", "A. N. N.", "double N", "A as in apple", "N for
+    November" or in the phonetic alphabet, and Whisper writes the letters as letters or as the words
+    they sound like ("en", "Elle", "ee"). A pause mark between groups of letters ends a word of the
+    name, unless every letter is followed by the same mark ("A. N. N."): then it is one word. Words
+    that are everyday words too ("see", "an", "you") count only within a run with at least two sure
+    letters, and any other word in the turn means it was not a spelling: None."""
+    raw = _SPELL_TOKEN.findall(text.lower().replace("\u2019", "'").replace("x-ray", "xray"))
+    toks = [t for t in raw if not t.isspace()]
+    spaced = [k > 0 and raw[k - 1].isspace() for k, t in enumerate(raw) if not t.isspace()]
+    letters: list[tuple[str, str]] = []  # (letter, or "-" / "'" inside a word; the pause mark before it)
+    sure = 0
+    gap = ""
+
+    def add(letter: str) -> None:
+        nonlocal gap
+        letters.append((letter, gap))
+        gap = ""
+
+    i = 0
+    while i < len(toks):
+        w = toks[i]
+        if w in _PAUSE_MARKS:
+            gap = gap.strip() + w if letters else ""
+            i += 1
+            continue
+        if letters and not gap and spaced[i]:
+            gap = " "
+        nxt = toks[i + 1] if i + 1 < len(toks) else ""
+        after = toks[i + 2] if i + 2 < len(toks) else ""
+        if w in ("dash", "hyphen") and letters:
+            letters.append(("-", ""))
+            gap = ""
+        elif w == "apostrophe" and letters:
+            letters.append(("'", ""))
+            gap = ""
+        elif w in ("double", "triple") and (hit := _letter_of(nxt)) is not None:
+            if hit[0] == "u" and w == "double":
+                add("w")  # "double u" is W
+            else:
+                add(hit[0])
+                letters.extend([(hit[0], "")] * (1 if w == "double" else 2))
+            sure += 2
+            i += 1
+        elif (nxt == "as" and after == "in") or (nxt == "for" and len(after) > 1 and after[0].isalpha()):
+            # "A as in apple", "N for Nancy": the example word settles the letter
+            skip = 2 if nxt == "as" else 1
+            example = toks[i + skip + 1] if i + skip + 1 < len(toks) else ""
+            if not example or example in _PAUSE_MARKS:
+                return None
+            add(example[0])
+            sure += 1
+            i += skip + 1
+        elif w == "as" and nxt == "in" and after and after not in _PAUSE_MARKS:
+            add(after[0])  # "as in apple" after a letter Whisper dropped
+            sure += 1
+            i += 2
+        elif (hit := _letter_of(w)) is not None:
+            add(hit[0])
+            sure += hit[1]
+        elif w in _NATO:
+            add(_NATO[w])
+            sure += 1
+        elif w in _SPELLING_TALK:
+            gap = "|" if letters else ""  # "A N N, and then L E E": talk between letters parts the words
+        else:
             return None
-        if len(letters) >= 2:
-            groups.append("".join(letters))
-        elif letters:
-            return None  # a lone letter: "A" or "I" is a word, not a spelling
-    return " ".join(_cap(g) for g in groups) if groups else None
+        i += 1
+    if sum(c.isalpha() for c, _ in letters) < 2 or sure < 2:
+        return None
+    marks = [g for _, g in letters[1:] if g and g != "|"]
+    common = max(marks, key=marks.count) if marks else ""
+    words: list[str] = [""]
+    for k, (c, g) in enumerate(letters):
+        if k and g and g != common and c.isalpha():
+            words.append("")
+        words[-1] += c
+    return [w for w in words if w.strip("-'")] or None
+
+
+def spelled_name(text: str) -> str | None:
+    """A name spelled out in full and nothing else: "No, it's A N N, L E E." -> "Ann Lee"."""
+    words = read_spelling(text)
+    return " ".join(_cap(w) for w in words) if words else None
 
 
 def _cap(word: str) -> str:
@@ -1031,6 +1141,46 @@ def parse_phone(toks: list[Tok]) -> str | None:
         if 7 <= len(digits) <= 15:
             return run
     return None
+
+
+def _digit_runs_of(digits: str) -> list[tuple[int, int]]:
+    """(start, length) of each run of one repeated digit: "4155550000" is 4 | 1 | 555 | 0000."""
+    runs: list[tuple[int, int]] = []
+    for i, ch in enumerate(digits):
+        if runs and digits[runs[-1][0]] == ch:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((i, 1))
+    return runs
+
+
+def phone_recount_variants(number: str) -> list[str]:
+    """The numbers a heard phone number may have been, when its length says a digit was miscounted.
+
+    Whisper miscounts a digit said several times in a row ("five five five, zero zero zero zero"
+    came out as 4155550000 with one zero too many, or one five too few), and the lengths of a North
+    American number (ten digits, or eleven with the leading 1) show when that happened. Only a run
+    of one repeated digit grows or shrinks by one, so the variants are few; a number of a plausible
+    length has none (which digit would be wrong cannot be told)."""
+    plus = number.startswith("+")
+    digits = "".join(c for c in number if c.isdigit())
+    if plus or not digits:
+        return []  # E.164 with a country code: its length rule is the country's, not known here
+    lead = digits[0] == "1"
+    if len(digits) == 10 and not lead or len(digits) == 11 and lead:
+        return []
+    out: list[str] = []
+    if len(digits) in (11, 12) and (len(digits) == 11) != lead:
+        # one too many: 11 digits not led by 1, or 12 led by 1
+        for start, n in _digit_runs_of(digits):
+            if n >= 2:
+                out.append(digits[:start] + digits[start + 1 :])
+    elif len(digits) == 9 or len(digits) == 10 and lead:
+        # one too few
+        for start, n in _digit_runs_of(digits):
+            if n >= 2:
+                out.append(digits[:start] + digits[start] + digits[start:])
+    return [v for v in dict.fromkeys(out) if v != digits]
 
 
 _WRITTEN_CODE = re.compile(r"\b(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{5,16}\b")

@@ -47,6 +47,15 @@ def month_day(d: date) -> str:
     return f"{d:%B} {day}{suffix}"
 
 
+_CONTEST_WORDS = frozenset({"it's", "its", "name", "spell", "spelled", "spelt", "spelling", "wrong", "not"})
+
+
+def _contests_name(toks: list[Tok]) -> bool:
+    """"No, it's …", "no, my name is …", "that's not my name": the caller turns down the name read back."""
+    words = [t.word for t in toks]
+    return bool(set(words) & _CONTEST_WORDS) and len(words) > 1
+
+
 class BookingDialog(DialogBase):
     async def _price_overview(self, ctx: CallContext, r: _Reply) -> AsyncIterator[BrainEvent]:
         types = await self._room_types(ctx)
@@ -252,6 +261,32 @@ class BookingDialog(DialogBase):
             if spelled != st.guest_name:
                 st.guest_name = spelled
                 st.name_spelled, name_changed, changed, understood = True, True, True, True
+        read_back = stage in ("ask_phone", "ask_phone_number", "confirm") and name_before and not st.name_unsure
+        if read_back and name_changed:
+            st.name_tries += 1
+            st.names_heard.append(name_before or "")
+        elif read_back and not changed and yn is False and _contests_name(toks) and not parse_phone(toks):
+            # "no, it's …" with nothing we could read as a name or a spelling
+            st.name_tries += 1
+            st.failures = 0
+            if st.name_tries < 2:
+                for ev in r.say(self._ask(st, "Sorry, I didn't catch that. Could you spell your name for me, letter by letter?")):
+                    yield ev
+                return
+            # asked twice and still not understood: a front-desk person would note what they have and
+            # check it afterwards rather than keep the caller spelling; the desk gets a note to do so
+            st.name_unsure, st.name_spelled = True, True
+            st.names_heard.append(st.guest_name or "")
+            for ev in r.say(
+                f"I'm sorry, I'm having trouble with the spelling on this line. I'll book it under "
+                f"{st.guest_name} for now, and our front desk will confirm the spelling with you."
+            ):
+                yield ev
+            async for ev in self._advance(ctx, r):
+                yield ev
+            return
+        if st.name_tries >= 3 and not st.name_unsure:
+            st.name_unsure = True  # turned down three times: whatever we read back now, the desk checks it
         if (
             stage == "offer"
             and not stay_changed
@@ -302,9 +337,10 @@ class BookingDialog(DialogBase):
                 return
             understood = picked is not None
         elif stage == "ask_name" and not st.guest_name:
-            name = parse_name(text, expecting=True)
+            whole = spelled_name(text)
+            name = whole or parse_name(text, expecting=True)
             if name:
-                st.guest_name = name
+                st.guest_name, st.name_spelled = name, whole is not None
                 understood = True
         elif stage in ("ask_phone", "ask_phone_number") and name_changed:
             understood = True  # the name was put right: read it back with the phone question again
@@ -464,7 +500,7 @@ class BookingDialog(DialogBase):
                 yield ev
             return
         if not st.phone:
-            thanks = f"Thank you, {st.guest_name.split()[0]}. " + self._spelling(st)
+            thanks = "" if st.name_unsure else f"Thank you, {st.guest_name.split()[0]}. " + self._spelling(st)
             if sum(c.isdigit() for c in ctx.caller_number) >= 7:
                 st.stage = "ask_phone"
                 q = (
@@ -486,14 +522,35 @@ class BookingDialog(DialogBase):
         total = spoken_money(st.total, ctx.settings.hotel.currency)
         pets = ", with your pet" if st.pets else ""
         what = f"{st.rooms} rooms, the {name}," if st.rooms > 1 else f"the {name}"
+        who = f"{st.guest_name} (our front desk will confirm the spelling)" if st.name_unsure else st.guest_name
         q = (
-            f"To confirm: {what} for {st.guest_name}, checking in {short_date(st.check_in)} and checking out "
+            f"To confirm: {what} for {who}, checking in {short_date(st.check_in)} and checking out "
             f"{short_date(st.check_out)}, {nights} night{'s' if nights != 1 else ''}, for "
             f"{_guests_phrase(st.adults, st.children)}{pets}. The total is {total}. Shall I book it?"
         )
         for ev in r.say(q):
             yield ev
         st.last_prompt = "Shall I book it?"
+
+    async def _desk_checks_name(
+        self, ctx: CallContext, code: str, booking: dict[str, Any]
+    ) -> AsyncIterator[BrainEvent]:
+        """A note for the front desk (a lead, the team's follow-up list) to confirm the guest's name:
+        the booking holds the room under the name as heard, and says so, rather than claim it right."""
+        st = ctx.state
+        heard = ", ".join(f"'{n}'" for n in dict.fromkeys(st.names_heard) if n)
+        args: dict[str, Any] = {
+            "name": st.guest_name or "",
+            "interest": f"Confirm the spelling of the guest's name on booking {code}: booked as "
+            f"'{st.guest_name}'; the caller said the name as heard was wrong ({heard}).",
+            "check_in": booking.get("check_in"),
+            "check_out": booking.get("check_out"),
+            "adults": booking.get("adults"),
+        }
+        if booking.get("phone"):
+            args["phone"] = booking["phone"]
+        res, err = await ctx.run_tool("create_lead", args)
+        yield _tool_event("create_lead", args, res, err)
 
     @staticmethod
     def _spelling(st: DialogState) -> str:
@@ -645,6 +702,10 @@ class BookingDialog(DialogBase):
             sent = f" I've sent the details by text{extra}." if sms is not None else ""
         else:
             sent = ""
+        if st.name_unsure:
+            async for ev in self._desk_checks_name(ctx, code, res.data):
+                yield ev
+            sent += " Our front desk will be in touch to confirm the spelling of your name."
         st.reset_booking()
         st.stage = "anything_else"
         for ev in r.say(

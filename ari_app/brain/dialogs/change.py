@@ -31,6 +31,7 @@ from ari_app.brain.nlu import (
     parse_pets,
     parse_phone,
     parse_stay_shift,
+    phone_recount_variants,
     tokenize,
     words_of,
     yes_no,
@@ -120,6 +121,16 @@ class ChangeDialog(DialogBase):
         st = ctx.state
         event, found = await self._bookings_for_phone(ctx, phone, ongoing_only=True)
         yield event
+        if not found:
+            # a digit said several times over, miscounted by the recogniser: the few numbers it may
+            # have been (the name on the booking is still asked before anything is shown or changed)
+            near: dict[str, dict[str, Any]] = {}
+            for variant in phone_recount_variants(phone):
+                event, hits = await self._bookings_for_phone(ctx, variant, ongoing_only=True)
+                yield event
+                near.update((str(x["confirmation_code"]), x) for x in hits)
+            found = list(near.values())
+            phone = found[0]["phone"] if found else phone
         if len(found) == 1:
             async for ev in self._modify_found(
                 ctx, r, found[0], by_caller_id=_same_line(ctx.caller_number, phone)
