@@ -29,6 +29,7 @@ from ari_app.media.dtmf import TelephoneEvent, parse_telephone_event
 from ari_app.media.errors import DtmfParseError, EndpointClosed, MediaError, PortsExhausted, RtpParseError
 from ari_app.media.g711 import ULAW_SILENCE, ulaw_decode, ulaw_encode
 from ari_app.media.jitter import JitterBuffer
+from ari_app.media.mailbox import FrameMailbox
 from ari_app.media.recorder import CallRecorder
 from ari_app.media.resample import StreamResampler
 from ari_app.media.rtp import build_rtp_header, parse_rtp
@@ -180,6 +181,63 @@ class Utterance:
             self._done.set_result(state is UtteranceState.DONE)
 
 
+class UtteranceQueue:
+    """Agent audio waiting to go out, one frame taken per clock tick.
+
+    Frames leave the queue only at the tick that sends them, so after :meth:`flush` no further agent
+    frame is sent: barge-in stops the voice within one frame on every kind of call media.
+    """
+
+    def __init__(self) -> None:
+        self._queue: collections.deque[Utterance] = collections.deque()
+
+    def add(self, utt: Utterance) -> Utterance:
+        if utt.frames_total == 0:
+            utt._finish(UtteranceState.DONE)
+        else:
+            self._queue.append(utt)
+        return utt
+
+    def flush(self) -> int:
+        """Cancel everything queued; returns the frames that will not be sent."""
+        dropped = 0
+        for utt in self._queue:
+            if not utt.done:
+                dropped += utt.frames_left
+                utt._finish(UtteranceState.CANCELLED)
+        self._queue.clear()
+        return dropped
+
+    def cancel_all(self) -> None:
+        """The media is closing: every waiter learns its audio was not played."""
+        for utt in self._queue:
+            utt._finish(UtteranceState.CANCELLED)
+        self._queue.clear()
+
+    @property
+    def is_playing(self) -> bool:
+        return any(not u.done for u in self._queue)
+
+    @property
+    def queued_frames(self) -> int:
+        return sum(u.frames_left for u in self._queue if not u.done)
+
+    def next_frame(self) -> bytes | None:
+        """This tick's agent frame, or ``None`` when nothing is left to say."""
+        q = self._queue
+        while q:
+            utt = q[0]
+            if utt.done:
+                q.popleft()
+                continue
+            frame = utt._take()
+            if utt.frames_left == 0:
+                q.popleft()
+                utt._finish(UtteranceState.DONE)
+            return frame
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class EndpointStats:
     """Snapshot of one endpoint's counters; ``jitter_ms`` is the RFC 3550 interarrival jitter."""
@@ -287,11 +345,10 @@ class RtpEndpoint:
         self._port: int | None = None
         self._remote: Address | None = None
         self._remote_locked = False
-        self._queue: collections.deque[Utterance] = collections.deque()
+        self._queue = UtteranceQueue()
         self._was_voiced = False
         self._last_sent: bytes | None = None
-        self._readq: collections.deque[bytes] = collections.deque(maxlen=read_queue_frames)
-        self._reader: asyncio.Future[None] | None = None
+        self._readq: FrameMailbox[bytes] = FrameMailbox(read_queue_frames, "RTP endpoint closed")
         self._dtmf: collections.deque[TelephoneEvent] = collections.deque(maxlen=64)
         self._started = False
         self._closed = False
@@ -306,7 +363,6 @@ class RtpEndpoint:
         self._non_audio = 0
         self._wrong_size = 0
         self._send_errors = 0
-        self._reader_overflow = 0
         self._dtmf_count = 0
         self.bad_reasons: collections.Counter[str] = collections.Counter()
 
@@ -348,6 +404,7 @@ class RtpEndpoint:
         if self._closed:
             return
         self._closed = True
+        self._readq.close()  # the reader gets what is left, then EndpointClosed
         if self._clock is not None and self._started:
             await self._clock.detach(self)
         if self._transport is not None:
@@ -357,10 +414,7 @@ class RtpEndpoint:
                 await self._protocol.lost
         if self._port is not None:
             self._allocator.release(self._port)
-        for utt in self._queue:
-            utt._finish(UtteranceState.CANCELLED)
-        self._queue.clear()
-        self._wake_reader()
+        self._queue.cancel_all()
         if self._recorder is not None:
             self._recorder.close()
 
@@ -477,31 +531,9 @@ class RtpEndpoint:
         """Clock callback: release at most one frame to the reader and the recorder."""
         payload = self._jb.pop()
         if payload is not None:
-            if len(self._readq) == self._readq.maxlen:
-                self._reader_overflow += 1
-            self._readq.append(payload)
-            self._wake_reader()
+            self._readq.put(payload)
         if self._recorder is not None:
             self._record(payload)
-
-    def _wake_reader(self) -> None:
-        waiter = self._reader
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _wait_payload(self) -> bytes:
-        while True:
-            if self._readq:
-                return self._readq.popleft()
-            if self._closed:
-                raise EndpointClosed("RTP endpoint closed")
-            if self._reader is not None and not self._reader.done():
-                raise MediaError("RtpEndpoint supports one reader at a time")
-            self._reader = asyncio.get_running_loop().create_future()
-            try:
-                await self._reader
-            finally:
-                self._reader = None
 
     def decode(self, payload: bytes) -> Int16Array:
         """Wire payload to PCM16 at the codec rate."""
@@ -524,21 +556,21 @@ class RtpEndpoint:
 
         Concealment frames are included, so time stays continuous; raises :class:`EndpointClosed`.
         """
-        return self.decode(await self._wait_payload())
+        return self.decode(await self._readq.get())
 
     async def read_payload(self) -> bytes:
         """Like :meth:`read_frame` but the raw wire payload (μ-law bytes untouched for ``ulaw``)."""
-        return await self._wait_payload()
+        return await self._readq.get()
 
     def read_payload_nowait(self) -> bytes | None:
         """A buffered payload, or ``None`` if none is ready."""
-        return self._readq.popleft() if self._readq else None
+        return self._readq.get_nowait()
 
     async def payloads(self) -> AsyncIterator[bytes]:
         """Raw payloads until the endpoint closes."""
         while True:
             try:
-                yield await self._wait_payload()
+                yield await self._readq.get()
             except EndpointClosed:
                 return
 
@@ -561,12 +593,7 @@ class RtpEndpoint:
     def _enqueue(self, payload: bytes) -> Utterance:
         if self._closed:
             raise EndpointClosed("RTP endpoint closed")
-        utt = Utterance(payload, self.frame_bytes, self._fill)
-        if utt.frames_total == 0:
-            utt._finish(UtteranceState.DONE)
-        else:
-            self._queue.append(utt)
-        return utt
+        return self._queue.add(Utterance(payload, self.frame_bytes, self._fill))
 
     def flush(self) -> int:
         """Barge-in: cancel everything queued; returns the frames that will not be sent.
@@ -574,35 +601,19 @@ class RtpEndpoint:
         Frames are taken from the queue only at the tick that sends them, so after this returns no
         further agent frame leaves (a frame already handed to the kernel is the only one in flight).
         """
-        dropped = 0
-        for utt in self._queue:
-            if not utt.done:
-                dropped += utt.frames_left
-                utt._finish(UtteranceState.CANCELLED)
-        self._queue.clear()
-        return dropped
+        return self._queue.flush()
 
     @property
     def is_playing(self) -> bool:
-        return any(not u.done for u in self._queue)
+        return self._queue.is_playing
 
     @property
     def queued_frames(self) -> int:
-        return sum(u.frames_left for u in self._queue if not u.done)
+        return self._queue.queued_frames
 
     def _next_out(self) -> tuple[bytes, bool]:
-        q = self._queue
-        while q:
-            utt = q[0]
-            if utt.done:
-                q.popleft()
-                continue
-            frame = utt._take()
-            if utt.frames_left == 0:
-                q.popleft()
-                utt._finish(UtteranceState.DONE)
-            return frame, True
-        return self._silence, False
+        frame = self._queue.next_frame()
+        return (self._silence, False) if frame is None else (frame, True)
 
     def on_tick_send(self, tick: int, deadline: float) -> None:
         """Clock callback: send exactly one frame (agent audio or silence) to the remote."""
@@ -692,7 +703,7 @@ class RtpEndpoint:
             underruns=jb.underruns,
             resyncs=jb.resyncs,
             jitter_ms=self._jb.jitter_ms,
-            reader_overflow=self._reader_overflow,
+            reader_overflow=self._readq.overflow,
             dtmf_events=self._dtmf_count,
         )
 

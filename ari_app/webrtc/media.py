@@ -28,9 +28,10 @@ import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ari_app.media.clock import MediaClock
-from ari_app.media.endpoint import Utterance, UtteranceState
+from ari_app.media.endpoint import Utterance, UtteranceQueue
 from ari_app.media.errors import EndpointClosed
 from ari_app.media.g711 import ulaw_decode, ulaw_encode
+from ari_app.media.mailbox import FrameMailbox
 from ari_app.media.recorder import CallRecorder
 from ari_app.media.resample import StreamResampler
 
@@ -103,9 +104,8 @@ class WebRtcMedia:
         self._in_resamplers: dict[int, StreamResampler] = {}
         self._in_pending: Int16Array = np.zeros(0, dtype=np.int16)
         self._inbox: collections.deque[Int16Array] = collections.deque(maxlen=100)
-        self._readq: collections.deque[Int16Array] = collections.deque(maxlen=read_queue_frames)
-        self._reader: asyncio.Future[None] | None = None
-        self._queue: collections.deque[Utterance] = collections.deque()
+        self._readq: FrameMailbox[Int16Array] = FrameMailbox(read_queue_frames, "WebRTC media closed")
+        self._queue = UtteranceQueue()
         self._recorder: CallRecorder | None = None
         self._rec_resamplers: tuple[StreamResampler, StreamResampler] | None = None
         self._started = False
@@ -139,12 +139,10 @@ class WebRtcMedia:
         if self._closed:
             return
         self._closed = True
+        self._readq.close()  # the reader gets what is left, then EndpointClosed
         if self._clock is not None and self._started:
             await self._clock.detach(self)
-        for utt in self._queue:
-            utt._finish(UtteranceState.CANCELLED)
-        self._queue.clear()
-        self._wake_reader()
+        self._queue.cancel_all()
         self.track.stop()
         if self._recorder is not None:
             self._recorder.close()
@@ -195,9 +193,7 @@ class WebRtcMedia:
             if not self._inbox:
                 break
             released = self._inbox.popleft()
-            self._readq.append(released)
-        if released is not None:
-            self._wake_reader()
+            self._readq.put(released)
         if self._recorder is not None and not self._recorder.closed:
             caller = released if released is not None else SILENCE
             agent = self._last_out
@@ -206,23 +202,9 @@ class WebRtcMedia:
                 agent = self._rec_resamplers[1].process(agent)
             self._recorder.write(caller, agent)
 
-    def _wake_reader(self) -> None:
-        waiter = self._reader
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     async def read_frame(self) -> Int16Array:
         """Next 20 ms of the caller (8 kHz PCM16); raises :class:`EndpointClosed` once the call ends."""
-        while True:
-            if self._readq:
-                return self._readq.popleft()
-            if self._closed:
-                raise EndpointClosed("WebRTC media closed")
-            self._reader = asyncio.get_running_loop().create_future()
-            try:
-                await self._reader
-            finally:
-                self._reader = None
+        return await self._readq.get()
 
     async def read_payload(self) -> bytes:
         """The next caller frame as μ-law (what the Realtime bridge sends on)."""
@@ -242,39 +224,20 @@ class WebRtcMedia:
     def _enqueue(self, data: bytes) -> Utterance:
         if self._closed:
             raise EndpointClosed("WebRTC media closed")
-        utt = Utterance(data, FRAME_BYTES, 0)
-        if utt.frames_total == 0:
-            utt._finish(UtteranceState.DONE)
-        else:
-            self._queue.append(utt)
-        return utt
+        return self._queue.add(Utterance(data, FRAME_BYTES, 0))
 
     def flush(self) -> int:
-        dropped = 0
-        for utt in self._queue:
-            if not utt.done:
-                dropped += utt.frames_left
-                utt._finish(UtteranceState.CANCELLED)
-        self._queue.clear()
-        return dropped
+        return self._queue.flush()
 
     @property
     def is_playing(self) -> bool:
-        return any(not u.done for u in self._queue)
+        return self._queue.is_playing
 
     def _next_out(self) -> tuple[Int16Array, bool]:
-        q = self._queue
-        while q:
-            utt = q[0]
-            if utt.done:
-                q.popleft()
-                continue
-            frame = np.frombuffer(utt._take(), dtype="<i2").astype(np.int16)
-            if utt.frames_left == 0:
-                q.popleft()
-                utt._finish(UtteranceState.DONE)
-            return frame, True
-        return SILENCE, False
+        frame = self._queue.next_frame()
+        if frame is None:
+            return SILENCE, False
+        return np.frombuffer(frame, dtype="<i2").astype(np.int16), True
 
     def on_tick_send(self, tick: int, deadline: float) -> None:
         pcm, voiced = self._next_out()
