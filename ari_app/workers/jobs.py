@@ -182,6 +182,25 @@ class _Loop:
                 pass
 
 
+async def stop_loop_task(stop: asyncio.Event, task: asyncio.Task[Any] | None, timeout_s: float) -> None:
+    """Ask a worker's loops to finish the item in hand, wait for them, cancel what overstays.
+
+    The wait is shielded: if whoever stops the worker is itself cancelled, the loop still ends its
+    item (a claimed row finished, not left ``running`` until the lock times out).
+    """
+    stop.set()
+    if task is None:
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout=timeout_s)
+    except TimeoutError:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+
 class CallbackRunner(_Loop):
     """Places due callbacks through ``originate`` (the ARI side), each exactly once."""
 

@@ -10,7 +10,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.settings import Settings
-from ari_app.workers.jobs import CallbackRunner, Clock, Originate, OutboxWorker, utc_now
+from ari_app.workers.jobs import CallbackRunner, Clock, Originate, OutboxWorker, stop_loop_task, utc_now
 from ari_app.workers.providers import LogProvider, MessageProvider, TwilioProvider
 
 log = logging.getLogger(__name__)
@@ -78,18 +78,8 @@ class WorkerPool:
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Ask the loops to finish their current item, then wait; cancel what overstays."""
-        self._stop.set()
         task, self._task = self._task, None
-        if task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=timeout_s)
-        except TimeoutError:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await stop_loop_task(self._stop, task, timeout_s)
 
     async def __aenter__(self) -> WorkerPool:
         await self.start()

@@ -31,7 +31,16 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ari_app.settings import Settings, SyncSettings, WorkerSettings
-from ari_app.workers.jobs import MAX_ERROR_CHARS, Clock, _claim, _finish, _Loop, backoff_s, utc_now
+from ari_app.workers.jobs import (
+    MAX_ERROR_CHARS,
+    Clock,
+    _claim,
+    _finish,
+    _Loop,
+    backoff_s,
+    stop_loop_task,
+    utc_now,
+)
 from models import ConversationTurn, JobStatus, SyncOutbox, ToolRun, VoiceAnalytics, VoiceCall
 
 log = logging.getLogger(__name__)
@@ -209,12 +218,5 @@ class SyncWorker(_Loop):
                 await self._http.close()
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
         task, self._task = self._task, None
-        if task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=timeout_s)
-        except TimeoutError:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await stop_loop_task(self._stop, task, timeout_s)
