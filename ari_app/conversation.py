@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ari_app.brain import snapshot as dialog_snapshot
 from ari_app.brain.context import CallContext, Turn
 from ari_app.brain.events import Action, Say, ToolCalled
 from ari_app.calls.limits import LimitAction, LimitConfig, LimitsWatcher
@@ -116,8 +117,10 @@ class _DialogSnapshot:
         ctx.llm_failed = self.llm_failed
 
 
-# What a re-adopted call hears instead of the greeting (the caller was greeted before the restart).
+# What a re-adopted call hears instead of the greeting (the caller was greeted before the restart);
+# with its dialog state back, the apology goes on with the question the caller was last asked.
 RESUME_TEXT = "I'm sorry, we were cut off for a moment. Could you tell me again where we were?"
+RESUME_APOLOGY = "I'm sorry, we were cut off for a moment."
 
 # What a screened-out caller hears (prompt key "screened_out" in the language file overrides it).
 SCREENED_OUT_TEXT = "Sorry, we can't take your call at the moment. Goodbye."
@@ -164,6 +167,8 @@ class CallConversation:
         self._loop: Any = None  # the SpeechLoop of the agent phase, while it runs
         self._greeting_turn: int | None = None
         self._writes: set[asyncio.Task[None]] = set()
+        self._dialog_seq = 0  # order of the dialog-state writes (the store keeps the newest)
+        self._dialog_restored = False  # a re-adopted call got its stored dialog state back
         limits = deps.settings.calls
         self.limits = LimitsWatcher(
             LimitConfig(
@@ -212,13 +217,15 @@ class CallConversation:
 
     async def run(self) -> None:
         call_id_var.set(self.session.info.session_id)
-        state = self.ctx.state
-        watch_payment_stage(lambda: state.stage)  # payment stage: stored text masks any number (privacy)
+        # payment stage: stored text masks any number (privacy); the state object is replaced when a
+        # turn is withdrawn or a re-adopted call gets its stored state back, so it is looked up each time
+        watch_payment_stage(lambda: self.ctx.state.stage)
         # recording (ari_app.recording): starts with the conversation and is finished however it ends
         recordings = self.deps.recordings
         recording = await recordings.start(self.session, self.ctx) if recordings is not None else None
         if self.session.info.adopted:
             await self._resume_history()
+            await self._resume_dialog()
         if self.session.info.screening == "reject":
             try:
                 await self._refuse()
@@ -447,6 +454,51 @@ class CallConversation:
             Turn(t.role, t.content, t.input_mode) for t in turns if t.role in ("caller", "agent")
         )
 
+    async def _resume_dialog(self) -> None:
+        """A re-adopted call also gets the brain's dialog state back (slots, stage, LLM messages),
+        so a booking half made before the restart goes on at the next question. A state that
+        cannot be read (an older release, damage) leaves a fresh dialog: the turns are history."""
+        load = getattr(self.session.store, "load_dialog_state", None)
+        if not callable(load):
+            return
+        call_id = self.session.info.call_row_id
+        try:
+            record = await load(call_id)
+        except Exception as exc:
+            log.warning("could not read the call's dialog state: %r", exc)
+            return
+        if record is None:
+            return
+        self._dialog_seq = record.seq  # later writes must count on from the stored one
+        self._dialog_restored = dialog_snapshot.load_into(self.ctx, record.snapshot, call=call_id)
+        if self._dialog_restored:
+            log.info("dialog state restored (stage %s)", self.ctx.state.stage)
+
+    def _save_dialog(self) -> None:
+        """Write the brain's state as it is now, in the background (the reply is not held up); the
+        text is taken now, so later changes wait for the next write."""
+        save = getattr(self.session.store, "save_dialog_state", None)
+        call_id = self.session.info.call_row_id
+        if not callable(save) or call_id is None:
+            return
+        try:
+            text = dialog_snapshot.dump(self.ctx, self.deps.brain.name)
+        except Exception as exc:  # a value the snapshot cannot hold: the call goes on regardless
+            log.warning("could not snapshot the dialog state: %r", exc)
+            return
+        self._dialog_seq += 1
+
+        async def write(seq: int = self._dialog_seq) -> None:
+            try:
+                await save(call_id, seq, self.deps.brain.name, text)
+            except Exception as exc:
+                log.warning("could not store the dialog state: %r", exc)
+
+        try:
+            self._spawn_write(write())
+        except RuntimeError:  # no running loop: a reply generator finalised at shutdown
+            write().close()
+
     def _spawn_write(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"store-{self.session.info.session_id}")
         self._writes.add(task)
@@ -486,8 +538,11 @@ class CallConversation:
             return ""
         self.greeted = True
         if self.session.info.adopted:
-            await self._store_agent(RESUME_TEXT)
-            return RESUME_TEXT
+            text = RESUME_TEXT
+            if self._dialog_restored and self.ctx.state.last_prompt and not self._llm_leads():
+                text = f"{RESUME_APOLOGY} {self.ctx.state.last_prompt}"
+            await self._store_agent(text)
+            return text
         opening: str | None = None
         sessions = getattr(self.session.store, "sessions", None)
         if request_id_from_args(self.session.info.stasis_args) is not None and sessions is not None:
@@ -512,6 +567,10 @@ class CallConversation:
             await self._store_agent(text)
         return text
 
+    def _llm_leads(self) -> bool:
+        """The LLM brain is talking (its own questions are not in the embedded dialog's state)."""
+        return self.deps.brain.name == "llm" and not self.ctx.llm_failed
+
     async def _agent_phase(self) -> AgentExit:
         if self.realtime is not None:
             return await self.realtime(self.session, self.ctx)
@@ -530,14 +589,17 @@ class CallConversation:
 
         async def respond(text: str) -> AsyncIterator[str]:
             self._snapshot = _DialogSnapshot.take(self.ctx)
-            async for ev in brain.respond(self.ctx, text, "speech"):
-                if isinstance(ev, Say):
-                    state.said.append(ev.text)
-                    yield ev.text
-                elif isinstance(ev, Action):
-                    state.pending = ev
-                elif isinstance(ev, ToolCalled) and metrics is not None:
-                    metrics.tool_runs.labels(tool=ev.name, ok=str(ev.ok).lower()).inc()
+            try:
+                async for ev in brain.respond(self.ctx, text, "speech"):
+                    if isinstance(ev, Say):
+                        state.said.append(ev.text)
+                        yield ev.text
+                    elif isinstance(ev, Action):
+                        state.pending = ev
+                    elif isinstance(ev, ToolCalled) and metrics is not None:
+                        metrics.tool_runs.labels(tool=ev.name, ok=str(ev.ok).lower()).inc()
+            finally:  # answered, or cut by barge-in: either way the state may have moved (DESIGN 2.7)
+                self._save_dialog()
 
         loop: SpeechLoop | None = None
 
@@ -552,6 +614,7 @@ class CallConversation:
             if self._snapshot is not None:
                 self._snapshot.restore(self.ctx)
                 self._snapshot = None
+                self._save_dialog()  # the stored state goes back with it
                 # the brain answered that caller turn, so it was stored: it leaves the transcript
                 self._spawn_write(self._withdraw_stored_turn())
             state.pending = None

@@ -1,7 +1,7 @@
 """Database models (SQLAlchemy 2) for calls and the hotel domain."""
 
 from models.base import Base, UTCDateTime, utcnow
-from models.calls import CallStatus, ConversationTurn, ToolRun, VoiceAnalytics, VoiceCall
+from models.calls import CallDialogState, CallStatus, ConversationTurn, ToolRun, VoiceAnalytics, VoiceCall
 from models.hotel import (
     Callback,
     JobStatus,
@@ -20,6 +20,7 @@ from models.voice_api import CallEvent, DoNotCall, OutboundCall, OutboundStatus,
 
 __all__ = [
     "Base",
+    "CallDialogState",
     "CallerScreeningEntry",
     "CallStatus",
     "CallEvent",

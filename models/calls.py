@@ -82,6 +82,24 @@ class ConversationTurn(Base):
     call: Mapped[VoiceCall] = relationship(back_populates="turns")
 
 
+class CallDialogState(Base):
+    """The brain's dialog state of a live call, rewritten after every reply (DESIGN 2.7): a call
+    re-adopted by a restarted service goes on from where the caller was, not from the greeting.
+
+    ``snapshot`` is text, not JSON, on purpose: what is read back may be from an older release or
+    cut short, and the brain decides whether it can use it (a bad one means a fresh dialog).
+    ``seq`` only grows, so a late write of an older state never replaces a newer one.
+    """
+
+    __tablename__ = "call_dialog_states"
+
+    call_id: Mapped[int] = mapped_column(ForeignKey("voice_calls.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    brain: Mapped[str] = mapped_column(String(16), default="")
+    snapshot: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ToolRun(Base):
     __tablename__ = "tool_runs"
 

@@ -9,23 +9,38 @@ Turn numbers are handed out in memory, per call, in the order :meth:`CallStore.a
 reply before it, under load) take the same number, so one was lost (issue 16 D5). The first number
 of a call comes from the database (a re-adopted call goes on after its stored turns), and a
 conflict all the same (another process wrote to the call) re-reads it and retries.
+
+On SQLite every write transaction of the process waits its turn on one in-process FIFO lock per
+engine. SQLite has a single writer per file; left to itself, a connection that finds the file
+locked sleeps in SQLite's busy handler, whose back-off (1, 2, 5, 10 ... 100 ms) does not wake it
+when the lock is freed, so under ten concurrent calls some turns took 130-650 ms to commit while
+the actual write takes a few milliseconds (issue 16). Queued on an asyncio lock, each waiter starts
+the moment the writer before it commits. PostgreSQL locks rows, not the file, and is left alone.
+
+The brain's dialog state is written the same way after every reply (:meth:`CallStore.save_dialog_state`),
+so that nothing a re-adopted call needs lives only in memory (DESIGN 2.7).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+import weakref
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ari_app.privacy import mask_arguments, mask_card_numbers
-from models.calls import CallStatus, ConversationTurn, ToolRun, VoiceAnalytics, VoiceCall
+from models.base import utcnow
+from models.calls import CallDialogState, CallStatus, ConversationTurn, ToolRun, VoiceAnalytics, VoiceCall
 
 
 def clean_text(value: str) -> str:
@@ -41,6 +56,32 @@ class _TurnSequence:
 
 
 log = logging.getLogger(__name__)
+
+# One write lock per (event loop, SQLite engine): every CallStore over the same file shares it.
+_write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakKeyDictionary[Engine, asyncio.Lock]]
+_write_locks = weakref.WeakKeyDictionary()
+
+
+def sqlite_write_lock(engine: AsyncEngine | Engine) -> asyncio.Lock | None:
+    """The in-process lock that write transactions on this SQLite engine queue on; None for other
+    databases (their writers do not block each other file-wide)."""
+    sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    if sync.dialect.name != "sqlite":
+        return None
+    per_loop = _write_locks.setdefault(asyncio.get_running_loop(), weakref.WeakKeyDictionary())
+    lock = per_loop.get(sync)
+    if lock is None:
+        lock = per_loop[sync] = asyncio.Lock()
+    return lock
+
+
+@dataclass
+class DialogRecord:
+    """A stored dialog state: what :meth:`CallStore.load_dialog_state` gives back."""
+
+    seq: int
+    brain: str
+    snapshot: str
 
 
 def key_press_turn(store: Any, call_id: int, digit: str) -> Coroutine[Any, Any, None]:
@@ -70,6 +111,19 @@ class CallStore:
         # told the final status of every row this store closes (the metrics' calls-ended counter)
         self.on_closed: Any = None
 
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction; on SQLite it waits for the process's other writers first (see the
+        module docstring for why)."""
+        bind = self.sessions.kw.get("bind")
+        lock = sqlite_write_lock(bind) if isinstance(bind, AsyncEngine | Engine) else None
+        if lock is None:
+            async with self.sessions.begin() as db:
+                yield db
+            return
+        async with lock, self.sessions.begin() as db:
+            yield db
+
     async def open_call(
         self,
         *,
@@ -84,7 +138,7 @@ class CallStore:
         language: str = "en",
         brain: str = "embedded",
     ) -> int:
-        async with self.sessions.begin() as db:
+        async with self._write() as db:
             call = VoiceCall(
                 session_id=session_id,
                 channel_id=channel_id,
@@ -122,13 +176,13 @@ class CallStore:
             return list((await db.execute(q)).scalars())
 
     async def mark_answered(self, call_id: int) -> None:
-        async with self.sessions.begin() as db:
+        async with self._write() as db:
             await db.execute(
                 update(VoiceCall).where(VoiceCall.id == call_id).values(answered_at=datetime.now(UTC))
             )
 
     async def update_call(self, call_id: int, **values: Any) -> None:
-        async with self.sessions.begin() as db:
+        async with self._write() as db:
             values = {k: clean_text(v) if isinstance(v, str) else v for k, v in values.items()}
             await db.execute(update(VoiceCall).where(VoiceCall.id == call_id).values(**values))
 
@@ -223,7 +277,7 @@ class CallStore:
         input_mode: str,
         audio_path: str | None,
     ) -> None:
-        async with self.sessions.begin() as db:
+        async with self._write() as db:
             db.add(
                 ConversationTurn(
                     call_id=call_id,
@@ -251,7 +305,7 @@ class CallStore:
 
     async def withdraw_last_caller_turn(self, call_id: int) -> int | None:
         """Mark the call's latest spoken caller turn withdrawn; its number, or None if none."""
-        async with self.sessions.begin() as db:
+        async with self._write() as db:
             number = await db.scalar(
                 select(func.max(ConversationTurn.turn_number)).where(
                     ConversationTurn.call_id == call_id,
@@ -272,7 +326,7 @@ class CallStore:
     async def mark_turn_withdrawn(self, call_id: int, turn_number: int) -> None:
         """A caller turn the caller went on from (an early end of turn, then more speech): the
         merged turn after it holds what they said, so this one leaves transcripts and history."""
-        async with self.sessions.begin() as db:
+        async with self._write() as db:
             await db.execute(
                 update(ConversationTurn)
                 .where(ConversationTurn.call_id == call_id, ConversationTurn.turn_number == turn_number)
@@ -316,7 +370,7 @@ class CallStore:
         )
 
     async def mark_turn_interrupted(self, call_id: int, turn_number: int, spoken_text: str) -> None:
-        async with self.sessions.begin() as db:
+        async with self._write() as db:
             await db.execute(
                 update(ConversationTurn)
                 .where(ConversationTurn.call_id == call_id, ConversationTurn.turn_number == turn_number)
@@ -334,7 +388,7 @@ class CallStore:
         error: str = "",
         latency_ms: float = 0.0,
     ) -> None:
-        async with self.sessions.begin() as db:
+        async with self._write() as db:
             db.add(
                 ToolRun(
                     call_id=call_id,
@@ -354,7 +408,7 @@ class CallStore:
     async def add_metric(
         self, call_id: int | None, name: str, value: float, labels: dict[str, Any] | None = None
     ) -> None:
-        async with self.sessions.begin() as db:
+        async with self._write() as db:
             db.add(VoiceAnalytics(call_id=call_id, metric_name=name, metric_value=value, labels=labels or {}))
 
     async def close_call(
@@ -370,7 +424,7 @@ class CallStore:
         if status not in CallStatus.ALL:
             raise ValueError(f"unknown call status {status!r}")
         self._sequences.pop(call_id, None)
-        async with self.sessions.begin() as db:
+        async with self._write() as db:
             call = await db.get(VoiceCall, call_id)
             if call is None or call.status != CallStatus.ACTIVE:
                 return
@@ -389,6 +443,30 @@ class CallStore:
             call.transcript = "\n".join(f"{t.role}: {t.content}" for t in turns)
         if self.on_closed is not None:
             self.on_closed(status)
+
+    async def save_dialog_state(self, call_id: int, seq: int, brain: str, snapshot: str) -> None:
+        """Keep the brain's state of a live call (its text, as the brain encoded it); a write
+        whose ``seq`` is not newer than the stored one is dropped, so writes may finish out of order."""
+        values = {"call_id": call_id, "seq": seq, "brain": brain, "snapshot": snapshot, "updated_at": utcnow()}
+        async with self._write() as db:
+            insert = sqlite_insert if _is_sqlite(db) else pg_insert
+            stmt = insert(CallDialogState).values(**values)
+            table = CallDialogState.__table__
+            await db.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[table.c.call_id],
+                    set_={k: stmt.excluded[k] for k in ("seq", "brain", "snapshot", "updated_at")},
+                    where=table.c.seq < stmt.excluded.seq,
+                )
+            )
+
+    async def load_dialog_state(self, call_id: int) -> DialogRecord | None:
+        """The last dialog state stored for the call, or None (never stored: a fresh dialog)."""
+        async with self.sessions() as db:
+            row = await db.get(CallDialogState, call_id)
+            if row is None:
+                return None
+            return DialogRecord(row.seq, row.brain, row.snapshot)
 
 
 def _aware(at: datetime) -> datetime:

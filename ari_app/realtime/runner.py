@@ -63,6 +63,8 @@ def make_realtime_runner(settings: Settings) -> RealtimeRunner:
             if tools is None:
                 tools = ctx.registry.openai_tools()
             bridge = RealtimeBridge(settings.brain, tool_runner_for(ctx), system_prompt(ctx), tools, greet=True)
+            if session.info.adopted:  # re-adopted after a restart: the model hears the call so far
+                bridge.history = [(t.role, t.text) for t in ctx.turns if t.role in ("caller", "agent")]
             bridges[session] = bridge
         outcome = await bridge.run(session)
         bridge.greet = False  # after a hold the conversation resumes; the caller was greeted already

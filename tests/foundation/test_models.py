@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     Base,
+    CallDialogState,
     Callback,
     CallerScreeningEntry,
     CallEvent,
@@ -61,6 +62,7 @@ def sample_rows() -> list[Base]:
         call,
         ConversationTurn(id=1, call_id=1, turn_number=1, role="caller", content="a room please", created_at=NOW,
                          latency_ms=640, timings={"stt_ms": 310}),
+        CallDialogState(call_id=1, seq=3, brain="embedded", snapshot='{"format":1}', updated_at=NOW),
         ToolRun(id=1, call_id=1, tool_name="check_availability", arguments={"adults": 2}, latency_ms=3.5),
         VoiceAnalytics(id=1, call_id=1, metric_name="turn_latency_ms", metric_value=640.0, recorded_at=NOW),
         Callback(id=1, phone="+15550002222", due_at=NOW + timedelta(hours=2), reason="late check-in"),
@@ -100,7 +102,7 @@ async def test_given_one_row_of_every_model_when_stored_and_read_back_then_value
         for row in rows:
             db.add(row)
             await db.flush()
-    expected = {(type(r), r.id): column_values(r) for r in rows}  # type: ignore[attr-defined]
+    expected = {(type(r), inspect(r).identity): column_values(r) for r in rows}  # keyed by primary key
     async with db_sessions() as db:
         for (cls, pk), values in expected.items():
             fresh = await db.get(cls, pk)
