@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -277,23 +277,25 @@ class CallStore:
         input_mode: str,
         audio_path: str | None,
     ) -> None:
+        # everything that needs no database is done before the write: on SQLite the transaction
+        # holds the process's one write lock, so it should hold nothing but statements
+        row = {
+            "call_id": call_id,
+            "turn_number": number,
+            "role": role,
+            "content": mask_card_numbers(content),
+            "latency_ms": latency_ms,
+            "timings": timings or {},
+            "interrupted": interrupted,
+            "input_mode": input_mode,
+            "audio_path": audio_path,
+            "created_at": utcnow(),
+        }
+        sentiment = _sentiment_of(content) if role == "caller" else None
         async with self._write() as db:
-            db.add(
-                ConversationTurn(
-                    call_id=call_id,
-                    turn_number=number,
-                    role=role,
-                    content=mask_card_numbers(content),
-                    latency_ms=latency_ms,
-                    timings=timings or {},
-                    interrupted=interrupted,
-                    input_mode=input_mode,
-                    audio_path=audio_path,
-                )
-            )
-            await db.flush()
-            if role == "caller":
-                await self._note_sentiment(db, call_id, number, content)
+            await db.execute(insert(ConversationTurn).values(**row))
+            if sentiment is not None:
+                await self._note_sentiment(db, call_id, number, sentiment)
 
     async def call_turns(self, call_id: int) -> list[ConversationTurn]:
         """The call's turns in order, withdrawn ones left out (what a re-adopted call resumes from)."""
@@ -347,16 +349,18 @@ class CallStore:
         return max(candidates, key=_aware) if candidates else None
 
     @staticmethod
-    async def _note_sentiment(db: AsyncSession, call_id: int, turn_number: int, text: str) -> None:
-        from ari_app.sentiment import label, score
+    async def _note_sentiment(db: AsyncSession, call_id: int, turn_number: int, value: float) -> None:
+        from ari_app.sentiment import label
 
-        value = score(text)
-        db.add(
-            VoiceAnalytics(
-                call_id=call_id, metric_name="caller_sentiment", metric_value=value, labels={"turn": turn_number}
+        await db.execute(
+            insert(VoiceAnalytics).values(
+                call_id=call_id,
+                metric_name="caller_sentiment",
+                metric_value=value,
+                labels={"turn": turn_number},
+                recorded_at=utcnow(),
             )
         )
-        await db.flush()
         average = await db.scalar(
             select(func.avg(VoiceAnalytics.metric_value)).where(
                 VoiceAnalytics.call_id == call_id, VoiceAnalytics.metric_name == "caller_sentiment"
@@ -467,6 +471,12 @@ class CallStore:
             if row is None:
                 return None
             return DialogRecord(row.seq, row.brain, row.snapshot)
+
+
+def _sentiment_of(text: str) -> float:
+    from ari_app.sentiment import score
+
+    return score(text)
 
 
 def _aware(at: datetime) -> datetime:

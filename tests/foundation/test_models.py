@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     Base,
-    CallDialogState,
     Callback,
+    CallDialogState,
     CallerScreeningEntry,
     CallEvent,
     ConversationTurn,
