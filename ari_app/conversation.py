@@ -466,13 +466,17 @@ class CallConversation:
             record = await load(call_id)
         except Exception as exc:
             log.warning("could not read the call's dialog state: %r", exc)
-            return
-        if record is None:
-            return
-        self._dialog_seq = record.seq  # later writes must count on from the stored one
-        self._dialog_restored = dialog_snapshot.load_into(self.ctx, record.snapshot, call=call_id)
+            record = None
+        if record is not None:
+            self._dialog_seq = record.seq  # later writes must count on from the stored one
+            self._dialog_restored = dialog_snapshot.load_into(self.ctx, record.snapshot, call=call_id)
         if self._dialog_restored:
             log.info("dialog state restored (stage %s)", self.ctx.state.stage)
+        elif self.deps.brain.name == "llm" and not self.ctx.llm_messages:
+            from ari_app.brain.llm import system_prompt
+
+            # no usable state: the model at least gets what was said, from the stored turns
+            self.ctx.llm_messages[:] = dialog_snapshot.messages_from_turns(self.ctx, system_prompt(self.ctx))
 
     def _save_dialog(self) -> None:
         """Write the brain's state as it is now, in the background (the reply is not held up); the

@@ -192,3 +192,16 @@ def load_into(ctx: CallContext, text: str, *, call: object = "") -> bool:
     ctx.llm_messages[:] = messages
     ctx.llm_failed = failed
     return True
+
+
+def messages_from_turns(ctx: CallContext, system: str) -> list[dict[str, Any]]:
+    """An LLM message history rebuilt from the stored turns, for a re-adopted call whose snapshot
+    was lost or unreadable: the model then knows what was said, though not its tool results."""
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    for turn in ctx.turns:
+        if turn.role == "caller":
+            text = turn.text if turn.mode != "dtmf" else f"[caller pressed keys: {turn.text}]"
+            out.append({"role": "user", "content": text})
+        elif turn.role == "agent" and turn.text:
+            out.append({"role": "assistant", "content": turn.text})
+    return out

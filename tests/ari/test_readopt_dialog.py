@@ -17,10 +17,12 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pytest
 from arikit import eventually, make_settings, next_media_settings, running_manager
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -31,16 +33,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "speech"))
 from speechsupport import FakeStt, FakeTts, make_engines, voice  # noqa: E402
 
 from ari_app.brain.embedded import EmbeddedBrain  # noqa: E402
-from ari_app.conversation import RESUME_APOLOGY, ConversationDeps, conversation_factory  # noqa: E402
+from ari_app.conversation import (  # noqa: E402
+    RESUME_APOLOGY,
+    CallConversation,
+    ConversationDeps,
+    conversation_factory,
+)
 from ari_app.ivr.config import MenuStore  # noqa: E402
 from ari_app.media.g711 import ulaw_encode  # noqa: E402
+from ari_app.session import CallInfo  # noqa: E402
 from ari_app.settings import Settings  # noqa: E402
 from ari_app.standin import AsteriskStandin  # noqa: E402
 from ari_app.standin.rtp import RtpLeg  # noqa: E402
 from models.calls import CallStatus  # noqa: E402
 from models.hotel import Reservation  # noqa: E402
 from models.seed import seed_demo_hotel  # noqa: E402
-from models.store import CallStore  # noqa: E402
+from models.store import CallStore, DialogRecord  # noqa: E402
 
 CALLER = "+15551230177"
 
@@ -208,3 +216,42 @@ async def test_given_a_booking_half_made_when_the_service_is_killed_and_restarte
         assert closed is not None and closed.status == CallStatus.COMPLETED
     finally:
         await standin.stop()
+
+
+class _StoredState(CallStore):
+    """A store whose call has two stored turns and the given dialog-state text (or a failing read)."""
+
+    def __init__(self, text: str | None) -> None:
+        super().__init__(cast(Any, None))  # never queried: every read below is answered here
+        self.text = text
+
+    async def call_turns(self, call_id: int) -> list[Any]:
+        return [
+            SimpleNamespace(role="agent", content="Thank you for calling. How can I help you?", input_mode="speech"),
+            SimpleNamespace(role="caller", content="A room for two next friday", input_mode="speech"),
+        ]
+
+    async def load_dialog_state(self, call_id: int) -> DialogRecord | None:
+        if self.text is None:
+            raise ConnectionError("database gone")
+        return DialogRecord(4, "llm", self.text)
+
+
+@pytest.mark.parametrize("stored", ["{not json", None], ids=["damaged", "unreadable"])
+async def test_given_an_llm_call_re_adopted_without_a_usable_state_then_its_messages_are_rebuilt_from_the_turns(
+    stored: str | None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings()
+    brain = SimpleNamespace(name="llm")
+    deps = ConversationDeps(settings=settings, brain=cast(Any, brain), menus=MenuStore.from_settings(settings))
+    session = SimpleNamespace(
+        store=_StoredState(stored), settings=settings, info=CallInfo("s9", 9, "c9", adopted=True)
+    )
+    conversation = CallConversation(deps, cast(Any, session))
+    await conversation._resume_history()
+    await conversation._resume_dialog()
+    messages = conversation.ctx.llm_messages
+    assert [m["role"] for m in messages] == ["system", "assistant", "user"]
+    assert messages[2]["content"] == "A room for two next friday"
+    assert conversation.ctx.state.stage == "idle"  # a fresh dialog, no half state
+    assert any("dialog state" in r.getMessage() for r in caplog.records)
