@@ -472,6 +472,8 @@ class CallConversation:
             self._dialog_restored = dialog_snapshot.load_into(self.ctx, record.snapshot, call=call_id)
         if self._dialog_restored:
             log.info("dialog state restored (stage %s)", self.ctx.state.stage)
+            if self.ctx.language != self.language.code:  # a language the caller chose or spoke
+                self.language.set(self.ctx.language, "detected")
         elif self.deps.brain.name == "llm" and not self.ctx.llm_messages:
             from ari_app.brain.llm import system_prompt
 

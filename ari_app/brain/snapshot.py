@@ -2,8 +2,8 @@
 was (DESIGN 2.7: nothing a re-adopted call needs is kept only in memory).
 
 What is kept is everything a brain holds about one call besides the turns (which the store keeps
-anyway): the embedded dialog's slots and stage, and the LLM brain's message history (its tool
-calls and results included, which the turns do not carry) with its fallback flag.
+anyway): the embedded dialog's slots and stage, the LLM brain's message history (its tool calls
+and results included, which the turns do not carry) with its fallback flag, and the call's language.
 
 Reading back is distrustful on purpose. The text may come from an older release whose dialog had
 other fields, or be cut short or damaged: anything that does not decode to exactly the types the
@@ -153,13 +153,15 @@ def dump(ctx: CallContext, brain: str) -> str:
             "state": encode(ctx.state),
             "llm_messages": encode(ctx.llm_messages),
             "llm_failed": ctx.llm_failed,
+            "language": ctx.language,
         },
         separators=(",", ":"),
     )
 
 
-def parse(text: str) -> tuple[Any, list[dict[str, Any]], bool]:
-    """(DialogState, LLM messages, LLM failed) from :func:`dump`'s text, or :class:`SnapshotError`."""
+def parse(text: str) -> tuple[Any, list[dict[str, Any]], bool, str | None]:
+    """(DialogState, LLM messages, LLM failed, call language) from :func:`dump`'s text, or
+    :class:`SnapshotError`."""
     from ari_app.brain.context import DialogState
 
     try:
@@ -177,20 +179,25 @@ def parse(text: str) -> tuple[Any, list[dict[str, Any]], bool]:
     failed = data.get("llm_failed", False)
     if not isinstance(failed, bool):
         raise SnapshotError("llm_failed: not a boolean")
-    return state, messages, failed
+    language = data.get("language")
+    if language is not None and not (isinstance(language, str) and 0 < len(language) <= 16):
+        raise SnapshotError("language: not a language code")
+    return state, messages, failed, language
 
 
 def load_into(ctx: CallContext, text: str, *, call: object = "") -> bool:
     """Put a stored state back into the call's context; False (and a warning, the context left as
     it was) when it cannot be used: the dialog then starts fresh, with the turns as history."""
     try:
-        state, messages, failed = parse(text)
+        state, messages, failed, language = parse(text)
     except (SnapshotError, TypeError, RecursionError) as exc:
         log.warning("call %s: stored dialog state not usable (%s); the dialog starts fresh", call, exc)
         return False
     ctx.state = state
     ctx.llm_messages[:] = messages
     ctx.llm_failed = failed
+    if language is not None:
+        ctx.language = language  # chosen in the menu or detected: the caller's, not the DID's
     return True
 
 

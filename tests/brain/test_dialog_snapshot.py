@@ -40,6 +40,7 @@ def test_given_every_kind_of_value_a_dialog_holds_then_the_snapshot_gives_it_bac
     st.last_prompt = "Which would you like?"
     ctx.llm_messages[:] = [{"role": "system", "content": "You are the operator."}, {"role": "user", "content": "hi"}]
     ctx.llm_failed = True
+    ctx.language = "es"  # chosen in the menu
 
     other = _context()
     assert snapshot.load_into(other, snapshot.dump(ctx, "embedded"))
@@ -47,6 +48,7 @@ def test_given_every_kind_of_value_a_dialog_holds_then_the_snapshot_gives_it_bac
     assert isinstance(other.state.total, Decimal) and isinstance(other.state.modify.date_base, tuple)
     assert type(other.state.check_in) is date and isinstance(other.state.callback_when, datetime)
     assert other.llm_messages == ctx.llm_messages and other.llm_failed is True
+    assert other.language == "es"
 
 
 def test_given_a_snapshot_from_before_a_field_existed_then_the_field_takes_its_default() -> None:
@@ -77,6 +79,7 @@ def _bad_snapshots() -> dict[str, str]:
         ),
         "state not an object": json.dumps({**good, "state": 5}),
         "bad messages": json.dumps({**good, "llm_messages": "hello"}),
+        "bad language": json.dumps({**good, "language": ["en"]}),
         "deep nesting": json.dumps({**good, "llm_messages": [{"x": json.loads("[" * 100 + "]" * 100)}]}),
         "very deep nesting": '{"format":1,"state":' + "[" * 100_000 + "]" * 100_000 + "}",
     }
