@@ -27,11 +27,14 @@ from models.hotel import Reservation
 pytestmark = pytest.mark.slow
 
 CALLER = "+15557770101"
-# What the caller says, in turn; each line waits for the operator to finish speaking first.
+# What the caller says, in turn; each line waits for the operator to finish speaking first. The
+# first line carries the stay, the room and the name at once (as a caller who knows what they want
+# says it), so the booking takes three turns: the offer with the name read back and the question
+# whether to use the calling number, then the read-back, then the confirmation code. The point is
+# the first line: "Bye, …" must not end the call.
 LINES = (
-    "Bye, I would like to book a room for two adults next Friday for two nights.",
-    "The standard queen, please.",
-    "My name is John Smith.",
+    "Bye, I would like to book the standard queen for two adults next Friday for two nights, "
+    "and my name is John Smith.",
     "Yes, please.",
     "Yes, please book it.",
 )

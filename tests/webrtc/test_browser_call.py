@@ -33,12 +33,15 @@ from models.hotel import Reservation  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-# (what the guest says, seconds of silence after it: the operator's answer plus a margin)
+# (what the guest says, seconds of silence after it: the operator's answer plus a margin). The file
+# plays in real time whatever the operator does, so every line costs its answer's length: the guest
+# gives stay, room and name in one breath, the way callers who know what they want do, and the
+# booking takes three turns (the answers are about 18 s — offer, spelling read back, phone question —
+# 13 s — the read-back — and 6 s, the confirmation code; the margins cover a loaded machine).
 SCRIPT = [
-    ("I'd like to book a room for one adult on December tenth for two nights.", 20.0),
-    ("The standard queen, please.", 9.0),
-    ("My name is Maria Garcia.", 17.0),
-    ("five five five, one two three, nine eight seven six.", 20.0),
+    ("I'd like to book the standard queen for one adult on December tenth for two nights, "
+     "and my name is Maria Garcia.", 25.0),
+    ("five five five, one two three, nine eight seven six.", 19.0),
     ("Yes.", 14.0),
 ]
 GREETING_WAIT_S = 11.0
