@@ -249,6 +249,15 @@ async def test_given_the_name_question_when_answered_with_a_spelling_then_every_
     assert "Thank you, Ann." in r.text and "spelled" not in r.text
 
 
+async def test_given_the_name_question_when_a_name_that_sounds_like_letters_then_taken_as_a_name(
+    hotel: Sessions, settings: Settings
+) -> None:
+    brain, ctx = await _call(hotel, settings)
+    await _to_name_question(brain, ctx)
+    await say(brain, ctx, "My name is Jay Kay.")
+    assert ctx.state.guest_name == "Jay Kay" and not ctx.state.name_spelled
+
+
 async def test_given_the_phone_question_when_a_plain_no_then_another_number_asked_not_the_name(
     hotel: Sessions, settings: Settings
 ) -> None:

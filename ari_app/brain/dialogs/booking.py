@@ -337,7 +337,8 @@ class BookingDialog(DialogBase):
                 return
             understood = picked is not None
         elif stage == "ask_name" and not st.guest_name:
-            whole = spelled_name(text)
+            # spelled letters ("A N N, L E E") are the whole name; letter names alone ("Jay Kay") are a name
+            whole = spelled_name(text) if spelled_letters(text) else None
             name = whole or parse_name(text, expecting=True)
             if name:
                 st.guest_name, st.name_spelled = name, whole is not None
