@@ -5,7 +5,10 @@ given, PostgreSQL.
     .venv/bin/python bench/turn_store.py [--calls 10] [--turns 30] [--pg postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 
 Each call writes, like the speech loop under load, a caller turn, the reply to it and now and then
-a key press at the same moment, with a caller-sentiment update per caller turn, every 50-150 ms.
+a key press at the same moment, with a caller-sentiment update per caller turn, every 50-150 ms;
+with each reply it also writes the brain's dialog state (a 2.5 kB snapshot, about what the embedded
+dialog stores at the room offer), as the conversation does since issue 16 D11, so that write's
+competition with the turns is measured too (its own latency is printed as ``state``).
 "Spoken" is the moment ``add_turn`` is called; "written" is when it returns (committed).
 Baseline in the same run: one call alone doing the same. Prints p50/p95/max, the ratio to the
 baseline, and the lost/duplicated counts read back from the database.
@@ -30,9 +33,14 @@ from models.calls import ConversationTurn
 from models.db import make_engine, session_factory
 from models.store import CallStore
 
+SNAPSHOT = '{"format":1,"brain":"embedded","state":{"stage":"offer","options":[' + ",".join(
+    '{"room_type":"STD","name":"Standard Queen","nightly":[{"night":"2026-12-03","rate":"129.00"}],"total":"258.00"}'
+    for _ in range(24)
+) + "]}}"
+
 
 async def _one_call(
-    store: CallStore, turns: int, rng: random.Random, latencies: list[float]
+    store: CallStore, turns: int, rng: random.Random, latencies: list[float], state_ms: list[float]
 ) -> tuple[int, int]:
     call_id = await store.open_call(session_id=uuid.uuid4().hex, channel_id=uuid.uuid4().hex)
     expected = 0
@@ -42,23 +50,35 @@ async def _one_call(
         await store.add_turn(call_id, role, content, input_mode=mode)
         latencies.append((time.perf_counter() - t0) * 1000)
 
+    async def state(seq: int) -> None:
+        t0 = time.perf_counter()
+        await store.save_dialog_state(call_id, seq, "embedded", SNAPSHOT)
+        state_ms.append((time.perf_counter() - t0) * 1000)
+
     for k in range(turns):
-        batch = [timed("caller", f"I would like a room for {k} nights please"), timed("agent", f"Reply {k}.")]
+        batch = [
+            timed("caller", f"I would like a room for {k} nights please"),
+            timed("agent", f"Reply {k}."),
+            state(k + 1),
+        ]
         if rng.random() < 0.2:
             batch.append(timed("caller", str(k % 10), "dtmf"))
-        expected += len(batch)
+        expected += len(batch) - 1  # the state is not a turn
         await asyncio.gather(*batch)
         await asyncio.sleep(rng.uniform(0.05, 0.15))
     await store.close_call(call_id)
     return call_id, expected
 
 
-async def _run(engine: AsyncEngine, calls: int, turns: int, seed: int) -> tuple[list[float], int, int]:
+async def _run(
+    engine: AsyncEngine, calls: int, turns: int, seed: int
+) -> tuple[list[float], int, int, list[float]]:
     store = CallStore(session_factory(engine))
     latencies: list[float] = []
+    state_ms: list[float] = []
     rng = random.Random(seed)
     results = await asyncio.gather(
-        *(_one_call(store, turns, random.Random(rng.random()), latencies) for _ in range(calls))
+        *(_one_call(store, turns, random.Random(rng.random()), latencies, state_ms) for _ in range(calls))
     )
     lost = duplicated = 0
     async with session_factory(engine)() as db:
@@ -73,7 +93,7 @@ async def _run(engine: AsyncEngine, calls: int, turns: int, seed: int) -> tuple[
             stored = sum(n for _, n in rows)
             duplicated += sum(n - 1 for _, n in rows if n > 1)
             lost += max(0, expected - stored)
-    return latencies, lost, duplicated
+    return latencies, lost, duplicated, state_ms
 
 
 def _fig(values: list[float]) -> tuple[float, float, float]:
@@ -97,8 +117,8 @@ async def _bench(name: str, url: str, calls: int, turns: int) -> None:
     try:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        base, _, _ = await _run(engine, 1, turns, seed=1)
-        lat, lost, dup = await _run(engine, calls, turns, seed=2)
+        base, _, _, _ = await _run(engine, 1, turns, seed=1)
+        lat, lost, dup, state_ms = await _run(engine, calls, turns, seed=2)
         b50, b95, bmax = _fig(base)
         p50, p95, pmax = _fig(lat)
         within = sum(1 for v in lat if v <= 100) / len(lat) * 100
@@ -108,6 +128,8 @@ async def _bench(name: str, url: str, calls: int, turns: int) -> None:
             f"  (x{p95 / b95:.2f} of baseline p95)  {len(lat)} turns, {within:.1f}% within 100 ms,"
             f" lost {lost}, duplicated {dup}"
         )
+        s50, s95, smax = _fig(state_ms)
+        print(f"{name}: {calls} calls, state p50 {s50:6.1f}  p95 {s95:6.1f}  max {smax:6.1f} ms  ({len(state_ms)} writes)")
     finally:
         if schema:
             async with engine.begin() as conn:

@@ -128,3 +128,22 @@ async def test_given_a_row_closed_after_an_outage_then_it_ends_at_its_last_sign_
     assert row is not None and row.ended_at is not None
     ended = row.ended_at if row.ended_at.tzinfo else row.ended_at.replace(tzinfo=UTC)
     assert abs((ended - last).total_seconds()) < 0.001
+
+
+async def test_given_caller_turns_then_the_call_sentiment_is_the_mean_of_their_scores_with_its_label(
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The mean and label the database works out in one UPDATE are the ones ari_app.sentiment gives."""
+    from ari_app.sentiment import label, score
+    from models.store import SENTIMENT_BOUNDS
+
+    assert [label(v) for v in (SENTIMENT_BOUNDS[0], 0.0, SENTIMENT_BOUNDS[1])] == ["negative", "neutral", "positive"]
+    store = CallStore(db_sessions)
+    call_id = await store.open_call(session_id="s-mood", channel_id="c-mood")
+    said = ["This is wonderful, thank you so much!", "The room was dirty and awful.", "Terrible, just terrible."]
+    for k, text in enumerate(said, 1):
+        await store.add_turn(call_id, "caller", text)
+        mean = sum(score(t) for t in said[:k]) / k
+        call = await store.get_call(call_id)
+        assert call is not None and call.sentiment is not None
+        assert abs(call.sentiment - mean) <= 0.00005 and call.sentiment_label == label(mean), (k, mean)
