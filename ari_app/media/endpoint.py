@@ -314,6 +314,8 @@ class RtpEndpoint:
         self._monotonic = monotonic
         self._expected: Address | None = None  # where Asterisk said it sends from (set_remote)
         self._expected_hosts: frozenset[str] = frozenset()
+        # the source last found to be Asterisk's: its packets skip the address parsing (hot path)
+        self._checked_source: Address | None = None
         self._foreign_logged_at: float | None = None
         self._foreign_since_log = 0
         self.codec: Codec = codec
@@ -457,19 +459,34 @@ class RtpEndpoint:
         """
         self._expected = (host, port)
         self._expected_hosts = _host_keys(host)
+        self._checked_source = None
         if self.source_check == "address" or not self._remote_locked:
             self._remote = (host, port)
 
     def _accepts(self, addr: Address) -> bool:
+        # Normalising the sender's address (ipaddress) costs more than the rest of the receive path,
+        # so it is done once per source: once the call's source is settled (the hinted address, or
+        # the latched one in "host" mode) the answer depends only on the address and the hint, and a
+        # new hint forgets it.
+        if addr == self._checked_source:
+            return True
         if self.source_check == "any":
             return not self._remote_locked or addr == self._remote
         if self._expected is None:
             return False
+        if self.source_check == "address":
+            ok = addr[1] == self._expected[1] and _host_key(addr[0]) in self._expected_hosts
+            if ok:
+                self._checked_source = addr
+            return ok
         if _host_key(addr[0]) not in self._expected_hosts:
             return False
-        if self.source_check == "address":
-            return addr[1] == self._expected[1]
-        return not self._remote_locked or addr == self._remote
+        if not self._remote_locked:
+            return True  # the first well-formed packet latches (then its address is remembered)
+        ok = addr == self._remote
+        if ok:
+            self._checked_source = addr
+        return ok
 
     def _note_foreign(self, addr: Address) -> None:
         self._foreign += 1
