@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import copy
 import datetime as dt
+import logging
 import os
 import platform
 import random
@@ -214,6 +215,8 @@ async def one_call(engines: SpeechEngines, alloc: PortAllocator, clips: list[tup
     async for _ev in brain.greet(ctx):
         pass
     respond, withdraw = brain_respond(brain, ctx)
+    k = (call_no - 1) % len(clips)  # concurrent callers are at different points of their requests
+    clips = clips[k:] + clips[:k]
     async with RtpEndpoint(alloc) as ep:
         session = Session(ep, CallInfo(f"bench-{call_no}", call_no, f"chan-{call_no}"))
         sl = SpeechLoop(session, engines, respond, record=False, turn_end_rule=rule,  # type: ignore[arg-type]
@@ -265,6 +268,9 @@ async def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override a SpeechSettings field, e.g. --set whisper_window_s=30")
     args = ap.parse_args()
+    if os.environ.get("BENCH_DEBUG"):
+        logging.basicConfig(format="%(relativeCreated)8.0f %(message)s")
+        logging.getLogger("ari_app.speech.loop").setLevel(logging.DEBUG)
     overrides: dict[str, object] = {}
     for item in args.set:
         name, _, value = item.partition("=")
@@ -290,8 +296,8 @@ async def main() -> None:
     alloc = PortAllocator("127.0.0.1", 43000, 43999)
     lines = [
         "| run | answered/utterances | endpoint | STT after EOT | brain | TTS first audio | p50 e2e | p95 e2e "
-        "| cut too early | withdrawn | speculative used | early end |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| cut too early | withdrawn | speculative used | early end | sentences replayed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     p50: dict[str, float] = {}
     try:
@@ -300,12 +306,17 @@ async def main() -> None:
                 for rule in (True, False):
                     label = f"{mode}, {calls} call{'s' if calls > 1 else ''}, " + ("turn-end rule" if rule else "fixed 600 ms")
                     print(f"running {label} ...", flush=True)
+                    if engines.sentences is not None:  # each configuration starts with no sentence said
+                        engines.sentences.clear()
+                        engines.sentences.hits = engines.sentences.misses = 0
                     results = await asyncio.gather(
                         *[one_call(engines, alloc, clips, mode, rule, c + 1, sessions, stub) for c in range(calls)]
                     )
                     stats = [r[0] for r in results]
                     turns = [t for r in results for t in r[1]]
-                    lines.append(row(label, stats, turns, sum(r[2] for r in results)))
+                    cached = engines.sentences
+                    reused = f"{cached.hits / max(1, cached.hits + cached.misses):.0%}" if cached else "off"
+                    lines.append(row(label, stats, turns, sum(r[2] for r in results)) + f" {reused} |")
                     e2e = [x for st in stats for x in st.e2e]
                     p50[label] = pct(e2e, 50)
                     p50[label + " p95"] = pct(e2e, 95)
@@ -330,7 +341,8 @@ async def main() -> None:
           f"vad_open_end_ms={settings.vad_open_end_ms}, vad_pause_ms={settings.vad_pause_ms}, "
           f"beam={settings.whisper_beam_size}, window={settings.whisper_window_s}s, workers={settings.workers}, "
           f"overrides={overrides}; stage columns are medians in ms; e2e = caller's true end of speech to the "
-          f"first voiced answer packet; cut too early = we spoke inside the caller's pause")
+          f"first voiced answer packet; cut too early = we spoke inside the caller's pause; sentences replayed = "
+          f"reply sentences (or first clauses) served from the in-memory sentence cache, emptied before each run")
     print("\n".join(lines))
     print("\nRatio (turn-end rule / fixed 600 ms, same run):\n  " + "\n  ".join(ratios))
 

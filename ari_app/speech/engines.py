@@ -19,8 +19,9 @@ from ari_app.speech.cache import PromptCache
 from ari_app.speech.errors import SpeechConfigError
 from ari_app.speech.phrases import Phrases
 from ari_app.speech.pool import InferencePool
+from ari_app.speech.sentence_cache import SentenceCache
 from ari_app.speech.stt import MONTHS, OpenAiStt, SttEngine, WhisperStt, build_initial_prompt
-from ari_app.speech.tts import OpenAiTts, PiperTts, TtsEngine
+from ari_app.speech.tts import OpenAiTts, PiperTts, SentenceTts, TtsEngine
 from ari_app.speech.vad import EndpointerConfig, WebRtcClassifier
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class SpeechEngines:
     cache: PromptCache
     hotel_name: str = ""
     load_seconds: dict[str, float] = field(default_factory=dict)
+    sentences: SentenceCache | None = None  # reply sentences spoken before, shared by every call
 
     @classmethod
     def load(
@@ -132,6 +134,11 @@ class SpeechEngines:
             pool.close()
             raise
         engines = cls(settings, pool, stt, voices, phrases, PromptCache(settings.prompt_cache_dir), hotel_name, timings)
+        if settings.sentence_cache_entries:
+            engines.sentences = SentenceCache(settings.sentence_cache_entries)
+            for voice in voices.values():
+                if isinstance(voice, SentenceTts):
+                    voice.sentence_cache = engines.sentences
         say(
             "speech: ready ("
             + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())

@@ -375,6 +375,8 @@ class SpeechLoop:
             ):
                 verdict = "unsure"
             self._verdict = (frames, verdict)
+            log.debug("speech: turn-end verdict %s after %d ms of silence on %r", verdict,
+                      self.endpointer.silence_frames * FRAME_MS, text)
             self.endpointer.hold(self.hangovers.for_verdict(verdict))
         verdict = self._verdict[1]
         return verdict == "finished" and self.endpointer.silence_frames >= self.hangovers.finished

@@ -25,6 +25,7 @@ import soxr
 from ari_app.speech.errors import SpeechConfigError, SpeechEngineError
 from ari_app.speech.level import level_speech
 from ari_app.speech.pool import InferencePool
+from ari_app.speech.sentence_cache import SentenceCache
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ class SentenceTts:
     """Streaming on top of a one-sentence ``synthesize``; subclasses provide that and ``voice_id``."""
 
     name = "tts"
+    # set by SpeechEngines.load: reply sentences said before are replayed, not synthesised again
+    sentence_cache: SentenceCache | None = None
 
     @property
     def voice_id(self) -> str:
@@ -173,13 +176,19 @@ class SentenceTts:
                 pieces = split_first_clause(sentence) if first else [sentence]
                 first = False
                 for piece in pieces:
-                    yield piece, await self.synthesize(piece)
+                    yield piece, await self._sentence_audio(piece)
             await reader  # re-raise a failure of the text source
         finally:
             if not reader.done():
                 reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+
+    async def _sentence_audio(self, text: str) -> Int16Array:
+        cache = self.sentence_cache
+        if cache is None:
+            return await self.synthesize(text)
+        return await cache.get(self.voice_id, text, self.synthesize)
 
     async def speak(self, text_stream: AsyncIterator[str]) -> AsyncGenerator[Int16Array, None]:
         async for _sentence, pcm in self.speak_sentences(text_stream):

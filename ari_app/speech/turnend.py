@@ -66,6 +66,9 @@ _YES_NO_QUESTION = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[a-z0-9']+")
+# Whisper writes a "for" or "to" that the caller has not finished as a digit ("I'd like a room for …"
+# is heard as "I'd like room 4."): a lone 2 or 4 at the end is as likely a breath as a number
+_FOR_TO_DIGITS = frozenset({"2", "4"})
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ def judge(text: str, *, expecting_yes_no: bool = False) -> Verdict:
     if digits and _NUMBER_CONTEXT.search(" ".join(words)):
         # a phone number or code being dictated: a short run is half of it
         return "finished" if digits >= 7 or (digits >= 4 and "code" in words) else "open"
+    if last in _FOR_TO_DIGITS and words[-2:-1] and not (words[-2].isdigit() or words[-2] in _DIGIT_WORDS):
+        return "unsure"  # "room 4." may be "room for …": the normal hangover, never the short one
     if not raw.endswith("?") and _BARE_REQUEST.match(" ".join(words)) and not _DETAIL.search(" ".join(words)):
         # "I need a twin room." is a sentence, but a booking request with no detail yet is mostly
         # followed by one ("… for three nights"): the normal hangover, not the short one
