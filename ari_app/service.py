@@ -34,7 +34,7 @@ from ari_app.settings import Settings
 from ari_app.tools.facts import load_facts
 from ari_app.tools.registry import ToolRegistry
 from models import Callback
-from models.db import make_engine, session_factory
+from models.db import make_engine, session_factory, warm_pool
 from models.store import CallStore
 
 log = logging.getLogger("ari_app.service")
@@ -212,6 +212,7 @@ async def build_service(
     if settings.database.auto_migrate:
         await asyncio.to_thread(upgrade, settings.database.url)
     engine = make_engine(settings.database.url, echo=settings.database.echo)
+    await warm_pool(engine)  # the first calls do not pay for opening connections
     sessions = session_factory(engine)
     store = CallStore(sessions)
     metrics = Metrics()

@@ -26,11 +26,11 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models import Base
 from models.calls import ConversationTurn
-from models.db import make_engine, session_factory
+from models.db import make_engine, session_factory, warm_pool
 from models.store import CallStore
 
 SNAPSHOT = '{"format":1,"brain":"embedded","state":{"stage":"offer","options":[' + ",".join(
@@ -109,14 +109,14 @@ async def _bench(name: str, url: str, calls: int, turns: int) -> None:
         async with engine.begin() as conn:
             await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         await engine.dispose()
-        engine = create_async_engine(
-            url, connect_args={"server_settings": {"search_path": schema}}, pool_size=10, max_overflow=10
-        )
+        # the product's engine (its pool), in a schema of its own
+        engine = make_engine(url, connect_args={"server_settings": {"search_path": schema}})
     else:
         schema = ""
     try:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
+        await warm_pool(engine)  # as the service does at start
         base, _, _, _ = await _run(engine, 1, turns, seed=1)
         lat, lost, dup, state_ms = await _run(engine, calls, turns, seed=2)
         b50, b95, bmax = _fig(base)

@@ -143,8 +143,17 @@ class CallStore:
             async with self.sessions.begin() as db:
                 yield db
             return
-        async with lock, self.sessions.begin() as db:
-            yield db
+        async with self.sessions() as db:
+            # the connection is taken (and given back) outside the lock: a new one runs its PRAGMAs
+            # and the pool's reset runs on return, neither of which needs the file's write lock
+            await db.connection()
+            async with lock:
+                try:
+                    yield db
+                    await db.commit()
+                except BaseException:
+                    await db.rollback()
+                    raise
 
     async def open_call(
         self,
