@@ -187,6 +187,9 @@ class SpeechLoop:
         self._turn: _Turn | None = None
         self._spec: tuple[asyncio.Task[Transcript | Exception], int] | None = None
         self._spec_merged = False  # the current guess covers a withdrawn turn's audio too
+        # a pause met with every worker busy: guessed on the first frame a worker is free, while the
+        # caller is still silent (otherwise a loaded machine sends every such turn to the full hangover)
+        self._late_pause: SpeechPaused | None = None
         self._segment_during_speech = False
         self._continuing: _Turn | None = None  # an early-ended turn the caller turned out to go on with
         self._segment_echo = False
@@ -328,6 +331,8 @@ class SpeechLoop:
         if not agent and speech and self.endpointer.in_segment:
             self._speech_after_agent += 1
         ev = self.endpointer.push(pcm, speech)
+        if ev is None and self._late_pause is not None:
+            self._guess_late()
         if ev is None and self._turn_end_ready():
             ev = self.endpointer.end_now()
         self._settle_if_due()
@@ -345,11 +350,14 @@ class SpeechLoop:
                 self._start_speculative(ev)
         elif isinstance(ev, SpeechResumed):
             self._verdict = None
+            self._late_pause = None
             self._drop_speculative()
         elif isinstance(ev, EndOfTurn):
+            self._late_pause = None
             self._on_end_of_turn(ev)
         elif isinstance(ev, SegmentDiscarded):
             self._verdict = None
+            self._late_pause = None
             self._drop_speculative()
 
     def _turn_end_ready(self) -> bool:
@@ -517,7 +525,9 @@ class SpeechLoop:
         only delay the transcription that counts. Without a guess the turn waits the full hangover."""
         self._drop_speculative()
         if self.engines.pool.busy or self._guess_lock.locked():
+            self._late_pause = ev
             return
+        self._late_pause = None
         assert self._tg is not None
         audio = ev.audio
         # a caller going on after an early end: guess on everything they said, so the merged turn
@@ -527,6 +537,15 @@ class SpeechLoop:
             audio = np.concatenate([self._continuing.audio, audio])
         task = self._tg.create_task(self._transcribe_guess(audio), name="speech-speculative-stt")
         self._spec = (task, ev.speech_frames)
+
+    def _guess_late(self) -> None:
+        """The guess a busy pool put off, now that a worker is free and the pause still lasts."""
+        late = self._late_pause
+        assert late is not None
+        if not self.endpointer.in_segment or self.endpointer.speech_frames != late.speech_frames:
+            self._late_pause = None
+        elif not (self.engines.pool.busy or self._guess_lock.locked() or self._agent_speaking()):
+            self._start_speculative(late)
 
     def _drop_speculative(self) -> None:
         if self._spec is not None:

@@ -354,13 +354,37 @@ async def test_given_every_worker_busy_when_the_caller_pauses_then_no_guess_is_q
     task = await start(loop)
     try:
         await drv.feed(np.concatenate([voice(1.0), silence(0.3)]))  # past the pause, before the hangover
-        assert stt.calls == []
+        assert stt.calls == []  # nothing waited in the pool's queue
+        await drv.until(lambda: len(stt.calls) == 1)  # still busy when the hangover ends the turn
     finally:
         release.set()
         await blocker
     await drv.until(lambda: len(loop.turns) == 1)
     await finish(media, task)
     assert len(stt.calls) == 1 and "stt_speculative" not in loop.turns[0].timings
+
+
+async def test_given_a_worker_frees_during_the_pause_when_the_caller_is_still_silent_then_the_guess_runs_late(
+    tmp_path: Path,
+) -> None:
+    stt = FakeStt("Is breakfast included?")
+    engines, media, store, drv = await setup(tmp_path, stt=stt, workers=1)
+    release = threading.Event()
+    blocker = asyncio.create_task(engines.pool.run(release.wait, 5.0))
+    await asyncio.sleep(0.05)
+    loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
+    task = await start(loop)
+    try:
+        await drv.feed(np.concatenate([voice(1.0), silence(0.3)]))  # past the pause, before the hangover
+        assert stt.calls == []
+    finally:
+        release.set()
+        await blocker
+    await drv.until(lambda: len(loop.turns) == 1)
+    await finish(media, task)
+    timings = loop.turns[0].timings
+    assert len(stt.calls) == 1 and timings["stt_speculative"] == 1.0  # the late guess was the transcript
+    assert timings["early_end"] == 1.0 and timings["endpoint_ms"] < 600  # and it still ended the turn early
 
 
 @pytest.mark.parametrize(
