@@ -252,6 +252,11 @@ class Call:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._life_task: asyncio.Task[None] | None = None
         self.finished = asyncio.Event()
+        # set once the call's row is written (or the call ended without one): whoever is told the
+        # session id (the outbound API) must find the session when they ask for it
+        self.row_settled = asyncio.Event()
+        if self.row_id is not None:
+            self.row_settled.set()
 
     # ------------------------------------------------------------------------------------------
     # identity
@@ -401,6 +406,7 @@ class Call:
                 )
             except Exception as exc:
                 raise CallSetupError("database", exc) from exc
+            self.row_settled.set()
             if self.direction == "inbound":
                 await self._screen()
         self.info = self._make_info()
@@ -1018,5 +1024,6 @@ class Call:
                 self.host.release_channel(cid)
         self.life.advance(CallState.ENDED)
         self.log.info("call ended: %s (%s)", reason, status)
+        self.row_settled.set()
         self.finished.set()
         self.host.call_finished(self)

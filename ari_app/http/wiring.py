@@ -6,6 +6,8 @@ call's lifecycle to what the front desk sees lives next to the API that shows it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,8 @@ from models.calls import CallStatus
 if TYPE_CHECKING:
     from ari_app.calls.manager import CallManager
     from ari_app.settings import Settings
+
+ROW_WAIT_S = 10.0  # a database that slow is logged by the call itself; the API answers anyway
 
 
 def live_state(call: Any) -> str:
@@ -75,6 +79,9 @@ def place_call_via(managers: Sequence[CallManager], settings: Settings, ring_tim
             # the call finds its request (purpose, message) by this Stasis argument
             app_args=f"outbound,{variables['HOTEL_OUTBOUND_ID']}" if variables.get("HOTEL_OUTBOUND_ID") else "outbound",
         )
+        if result.call is not None:  # "answered" names a session that can be looked up
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(result.call.row_settled.wait(), ROW_WAIT_S)
         return DialResult(
             answered=result.answered, cause=result.cause,
             session_id=result.call.session_id if result.call is not None else None,

@@ -85,3 +85,30 @@ async def test_given_an_outbound_request_then_ari_originates_via_the_trunk_and_t
                 assert [e["kind"] for e in session["events"]] == ["queued", "dialing", "answered"]
     finally:
         await standin.stop()
+
+
+class SlowOpeningStore(CallStore):
+    """A database that takes its time over the new call's row (a busy SQLite file, say)."""
+
+    async def open_call(self, **kwargs: object) -> int:  # type: ignore[override]
+        await asyncio.sleep(0.4)
+        return await super().open_call(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_given_a_slow_database_when_an_outbound_call_is_answered_then_its_session_is_there_when_announced(
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    standin = AsteriskStandin(rtp_source=FIXTURES / "basic-rtp-in.ulaw", seed=7)
+    await standin.start()
+    try:
+        settings = make_settings(standin, next_media_settings())
+        standin.set_endpoint_behaviour("PJSIP/+15551239877@trunk", "answer", 0.05)
+        async with running_manager(settings, SlowOpeningStore(sqlite_sessions)) as manager:
+            place = place_call_via([manager], settings, 10)
+            result = await place("+15551239877", {})
+            assert result.answered and result.session_id
+            async with sqlite_sessions() as db:  # announced answered: the row is already written
+                row = await db.scalar(select(VoiceCall).where(VoiceCall.session_id == result.session_id))
+            assert row is not None and row.direction == "outbound"
+    finally:
+        await standin.stop()
