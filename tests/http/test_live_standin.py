@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -90,9 +91,9 @@ async def test_given_an_outbound_request_then_ari_originates_via_the_trunk_and_t
 class SlowOpeningStore(CallStore):
     """A database that takes its time over the new call's row (a busy SQLite file, say)."""
 
-    async def open_call(self, **kwargs: object) -> int:  # type: ignore[override]
+    async def open_call(self, **kwargs: Any) -> int:
         await asyncio.sleep(0.4)
-        return await super().open_call(**kwargs)  # type: ignore[arg-type]
+        return await super().open_call(**kwargs)
 
 
 async def test_given_a_slow_database_when_an_outbound_call_is_answered_then_its_session_is_there_when_announced(
