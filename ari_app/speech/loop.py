@@ -537,6 +537,11 @@ class SpeechLoop:
             audio = np.concatenate([self._continuing.audio, audio])
         task = self._tg.create_task(self._transcribe_guess(audio), name="speech-speculative-stt")
         self._spec = (task, ev.speech_frames)
+        if self.turn_end_rule:
+            # silence alone does not end the turn while its reading is on the way (a loaded machine
+            # returns guesses after the normal hangover): the verdict sets the real hangover, and the
+            # long one caps the wait
+            self.endpointer.hold(self.hangovers.open)
 
     def _guess_late(self) -> None:
         """The guess a busy pool put off, now that a worker is free and the pause still lasts."""

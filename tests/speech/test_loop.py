@@ -330,6 +330,29 @@ async def test_given_a_speculative_transcript_when_it_reads_finished_then_the_tu
     assert len(stt.calls) == 1 and timings["stt_speculative"] == 1.0  # the guess was the transcript
 
 
+@pytest.mark.parametrize(("heard", "finished"), [("Is breakfast included?", True), ("I need a room for.", False)])
+async def test_given_a_guess_slower_than_the_hangover_when_the_caller_is_silent_then_the_turn_waits_for_its_verdict(
+    tmp_path: Path, heard: str, finished: bool
+) -> None:
+    stt = FakeStt(heard)
+    stt.gate = asyncio.Event()  # a loaded machine: the guess is still being computed
+    engines, media, store, drv = await setup(tmp_path, stt=stt)
+    loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
+    task = await start(loop)
+    await drv.feed(np.concatenate([voice(1.0), silence(0.8)]))  # well past the 600 ms hangover
+    assert len(stt.calls) == 1 and loop.turns == [] and loop.endpointer.in_segment  # still listening
+    stt.gate.set()
+    await drv.until(lambda: len(loop.turns) == 1)
+    await finish(media, task)
+    timings = loop.turns[0].timings
+    # finished: the turn ends the moment the verdict is in (past the 0.8 s fed, before the 1 s cap);
+    # open: it still gets the long hangover
+    ended = timings["endpoint_ms"]
+    assert (800 <= ended < 1000) if finished else ended == 1000.0
+    assert timings["stt_speculative"] == 1.0
+    assert len(stt.calls) == 1
+
+
 async def test_given_a_short_comma_pause_when_listening_then_no_speculative_transcription(tmp_path: Path) -> None:
     stt = FakeStt()
     engines, media, store, drv = await setup(tmp_path, stt=stt)
