@@ -35,15 +35,15 @@ pytestmark = pytest.mark.slow
 
 # (what the guest says, seconds of silence after it). The file plays in real time whatever the
 # operator does, so every pause costs its length: the guest gives stay, room and name in one breath,
-# the way callers who know what they want do, and the booking takes three turns. The first two answers
-# are long (about 18 s — the stay, the offer, the spelling read back, the phone question — and 13 s,
-# the read-back) and the guest, who knows what comes, barges in over them (a product feature: the
-# speech loop flushes the reply and answers the new line): each pause leaves the operator time to
-# start answering on a loaded machine and be heard for a few seconds (the stay with its "December"
-# opens the first answer). The last answer, the confirmation code, is waited for to the end.
+# the way callers who know what they want do, and the booking takes three turns. The first answer
+# (about 18 s: the stay, the offer, the spelling read back, the phone question) is heard to the end
+# before the phone number (said over it, the number was once heard as a card number and redacted);
+# over the second, the 13 s read-back, the guest, who knows what comes, barges in with "Yes" after a
+# few seconds (a product feature: the speech loop flushes the reply and answers the new line). The
+# pauses leave the operator time to start answering on a loaded machine.
 SCRIPT = [
     ("I'd like to book the standard queen for one adult on December tenth for two nights, "
-     "and my name is Maria Garcia.", 10.0),
+     "and my name is Maria Garcia.", 25.0),
     ("five five five, one two three, nine eight seven six.", 8.0),
     ("Yes.", 14.0),
 ]
