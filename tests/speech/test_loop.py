@@ -7,6 +7,7 @@ over real UDP in test_barge_in_udp.py. The VAD here is the real webrtcvad on a s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -367,21 +368,28 @@ async def test_given_a_short_comma_pause_when_listening_then_no_speculative_tran
     assert len(stt.calls) == 1
 
 
-async def test_given_every_worker_busy_when_the_caller_pauses_then_no_guess_is_queued(tmp_path: Path) -> None:
-    stt = FakeStt()
-    engines, media, store, drv = await setup(tmp_path, stt=stt, workers=1)
+@contextlib.asynccontextmanager
+async def busy_pool(engines: SpeechEngines) -> AsyncIterator[None]:
+    """Every inference worker held (these tests make a pool of one) until the block ends."""
     release = threading.Event()
     blocker = asyncio.create_task(engines.pool.run(release.wait, 5.0))
     await asyncio.sleep(0.05)
-    loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
-    task = await start(loop)
     try:
-        await drv.feed(np.concatenate([voice(1.0), silence(0.3)]))  # past the pause, before the hangover
-        assert stt.calls == []  # nothing waited in the pool's queue
-        await drv.until(lambda: len(stt.calls) == 1)  # still busy when the hangover ends the turn
+        yield
     finally:
         release.set()
         await blocker
+
+
+async def test_given_every_worker_busy_when_the_caller_pauses_then_no_guess_is_queued(tmp_path: Path) -> None:
+    stt = FakeStt()
+    engines, media, store, drv = await setup(tmp_path, stt=stt, workers=1)
+    loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
+    task = await start(loop)
+    async with busy_pool(engines):
+        await drv.feed(np.concatenate([voice(1.0), silence(0.3)]))  # past the pause, before the hangover
+        assert stt.calls == []  # nothing waited in the pool's queue
+        await drv.until(lambda: len(stt.calls) == 1)  # still busy when the hangover ends the turn
     await drv.until(lambda: len(loop.turns) == 1)
     await finish(media, task)
     assert len(stt.calls) == 1 and "stt_speculative" not in loop.turns[0].timings
@@ -392,17 +400,11 @@ async def test_given_a_worker_frees_during_the_pause_when_the_caller_is_still_si
 ) -> None:
     stt = FakeStt("Is breakfast included?")
     engines, media, store, drv = await setup(tmp_path, stt=stt, workers=1)
-    release = threading.Event()
-    blocker = asyncio.create_task(engines.pool.run(release.wait, 5.0))
-    await asyncio.sleep(0.05)
     loop = SpeechLoop(FakeSession(media, store), engines, echo_respond())
     task = await start(loop)
-    try:
+    async with busy_pool(engines):
         await drv.feed(np.concatenate([voice(1.0), silence(0.3)]))  # past the pause, before the hangover
         assert stt.calls == []
-    finally:
-        release.set()
-        await blocker
     await drv.until(lambda: len(loop.turns) == 1)
     await finish(media, task)
     timings = loop.turns[0].timings
