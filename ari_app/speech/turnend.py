@@ -5,8 +5,8 @@ two adults") as long as they pause at its end, so a fixed hangover either cuts t
 every answer wait. At each pause the speech loop has a speculative transcript of the turn so far;
 this module reads it and says how long the silence must last before the turn ends:
 
-- ``finished``: a complete request, a question, a yes/no after a yes/no question, a complete date
-  or number — the short hangover;
+- ``finished``: a complete request, a question, a yes or no after a yes/no question, a complete
+  date or number — the short hangover;
 - ``open``: a sentence that cannot end here ("a room for", "on the", "my name is", "Great." as a
   preamble, half a phone number) — the long hangover;
 - ``unsure``: anything else (no closing punctuation, say) — the normal hangover.
@@ -44,6 +44,13 @@ PREAMBLE = frozenset(
 YES_NO = frozenset(
     "yes yeah yep yup no nope sure correct right exactly okay ok fine please absolutely definitely "
     "perfect great sounds good that's it is thanks thank you go ahead do not don't".split()
+)
+# Of those, the ones that decide. "Great!" or "Okay." after "Shall I book it?" is as often the start
+# of "Great! And could I also…" as an answer (bench/latency.py cut such turns, issue 12), so an
+# answer made only of acknowledgements gets the normal hangover.
+DECISIVE = frozenset(
+    "yes yeah yep yup no nope sure correct right exactly absolutely definitely go ahead do not don't "
+    "thanks thank".split()
 )
 
 _BARE_REQUEST = re.compile(
@@ -120,7 +127,7 @@ def judge(text: str, *, expecting_yes_no: bool = False) -> Verdict:
     if last in MONTHS and len(words) > 1 and words[-2] in _BEFORE_A_DAY:
         return "open"  # "arriving on March" waits for the day; "in October" is complete
     if expecting_yes_no and all(w in YES_NO for w in words):
-        return "finished"
+        return "finished" if any(w in DECISIVE for w in words) else "unsure"
     if len(words) <= 2 and all(w in PREAMBLE for w in words):
         return "open"  # "Great." / "Okay, so" before the request itself
     digits = _trailing_digit_run(words)

@@ -61,6 +61,11 @@ async def finish(media: MemMedia, task: asyncio.Task[LoopResult]) -> LoopResult:
         ("My number is five five five, zero one four two, seven seven.", False, "finished"),
         ("Yes.", True, "finished"),  # a yes/no after "Shall I book it?"
         ("Yes, please.", True, "finished"),
+        ("No, thanks.", True, "finished"),
+        ("Great!", True, "unsure"),  # an acknowledgement, often "Great! And could I also…" (issue 12)
+        ("Okay.", True, "unsure"),
+        ("Sounds good.", True, "unsure"),
+        ("Perfect, thank you.", True, "finished"),
         ("Thank you!", False, "finished"),
         ("I'd like a room for", False, "open"),
         ("I'd like a room for.", False, "open"),  # Whisper's full stop after "for" is no end
