@@ -7,7 +7,6 @@ the memory copy is what a call plays when every inference worker is busy.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ari_app.speech.single_flight import SingleFlight
 from ari_app.speech.tts import TtsEngine
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,8 @@ class PromptCache:
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         self.directory = Path(directory) if directory else None
         self._memory: dict[str, Int16Array] = {}
-        # single flight: callers asking for a prompt that is being rendered wait for that rendering
-        # (fifty first calls each synthesised the same greeting on two workers: issue 18 D9)
-        self._inflight: dict[str, asyncio.Future[Int16Array]] = {}
+        # callers asking for a prompt that is being rendered wait for that rendering
+        self._flight: SingleFlight[str, Int16Array] = SingleFlight()
         self.hits = 0
         self.misses = 0
         self.syntheses = 0
@@ -86,26 +85,16 @@ class PromptCache:
             self.hits += 1
             return pcm
         self.misses += 1
-        key = prompt_key(tts.voice_id, text)
-        pending = self._inflight.get(key)
-        if pending is not None:
-            # shielded: one waiting caller hanging up must not cancel the rendering the others await
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Int16Array] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
+
+        async def produce() -> Int16Array:
+            # a waiter taking over an abandoned rendering may find it done by another waiter
+            done = self.get_cached(tts.voice_id, text)
+            if done is not None:
+                return done
             self.syntheses += 1
-            pcm = await tts.synthesize(text)
-            self.put(tts.voice_id, text, pcm)
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                future.cancel()
-            else:
-                future.set_exception(exc)
-                future.exception()  # retrieved here: a failure nobody else awaited is not "never retrieved"
-            raise
-        else:
-            future.set_result(pcm)
-        finally:
-            self._inflight.pop(key, None)
+            rendered = await tts.synthesize(text)
+            self.put(tts.voice_id, text, rendered)
+            return rendered
+
+        pcm, _shared = await self._flight.run(prompt_key(tts.voice_id, text), produce)
         return pcm

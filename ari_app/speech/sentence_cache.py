@@ -12,19 +12,16 @@ the least recently used sentence goes first. Concurrent asks for one sentence sh
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import numpy as np
 import numpy.typing as npt
 
+from ari_app.speech.single_flight import SingleFlight
+
 Int16Array = npt.NDArray[np.int16]
 RATE = 8000
-
-
-class _Abandoned(Exception):
-    """The rendering a waiter shared was cancelled with its own call's turn."""
 
 
 class SentenceCache:
@@ -35,7 +32,7 @@ class SentenceCache:
         self.max_samples = int(max_audio_s * RATE)
         self._audio: OrderedDict[tuple[str, str], Int16Array] = OrderedDict()
         self._samples = 0
-        self._inflight: dict[tuple[str, str], asyncio.Future[Int16Array]] = {}
+        self._flight: SingleFlight[tuple[str, str], Int16Array] = SingleFlight()
         self.hits = 0
         self.misses = 0
 
@@ -64,34 +61,26 @@ class SentenceCache:
         (its caller barged in) leaves its waiters to render for themselves. The audio is shared, so
         it is read-only."""
         key = (voice_id, text)
-        while True:
-            pcm = self.get_cached(voice_id, text)
-            if pcm is not None:
-                self.hits += 1
-                return pcm
-            pending = self._inflight.get(key)
-            if pending is None:
-                break
-            try:
-                pcm = await asyncio.shield(pending)
-            except _Abandoned:
-                continue
+        cached = self.get_cached(voice_id, text)
+        if cached is not None:
             self.hits += 1
-            return pcm
-        self.misses += 1
-        fut: asyncio.Future[Int16Array] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
-        try:
+            return cached
+
+        async def produce() -> Int16Array:
+            # a waiter taking over an abandoned rendering may find it done by another waiter
+            done = self._audio.get(key)
+            if done is not None:
+                return done
             pcm = await render(text)
-        except BaseException as exc:
-            fut.set_exception(_Abandoned() if isinstance(exc, asyncio.CancelledError) else exc)
-            fut.exception()  # retrieved here, so a rendering nobody else awaited logs nothing
-            raise
-        finally:
-            del self._inflight[key]
-        pcm.flags.writeable = False
-        fut.set_result(pcm)
-        self._put(key, pcm)
+            pcm.flags.writeable = False
+            self._put(key, pcm)
+            return pcm
+
+        pcm, shared = await self._flight.run(key, produce)
+        if shared:
+            self.hits += 1
+        else:
+            self.misses += 1
         return pcm
 
     def _put(self, key: tuple[str, str], pcm: Int16Array) -> None:

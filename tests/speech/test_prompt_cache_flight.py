@@ -56,6 +56,24 @@ async def test_given_the_first_requester_cancelled_when_others_wait_then_they_st
     assert [await t for t in others[1:]] == [pcm, pcm] and tts.started == 1
 
 
+async def test_given_the_call_that_started_the_rendering_hangs_up_when_others_wait_then_one_of_them_renders_it(
+    tmp_path: Path,
+) -> None:
+    cache = PromptCache(None)
+    tts = GatedTts()
+    owner = asyncio.create_task(cache.get(tts, "Welcome."))
+    await asyncio.sleep(0)
+    waiters = [asyncio.create_task(cache.get(tts, "Welcome.")) for _ in range(3)]
+    await asyncio.sleep(0)
+    owner.cancel()  # the first caller hangs up (or barges in) mid-rendering
+    await asyncio.sleep(0)
+    tts.release.set()
+    results = await asyncio.gather(*waiters)
+    assert owner.cancelled()
+    assert all(r is results[0] for r in results) and results[0].size > 0
+    assert tts.started == 2 and cache.syntheses == 2  # the abandoned one, then one for all waiters
+
+
 async def test_given_a_failing_synthesis_when_many_wait_then_all_see_the_error_and_a_retry_synthesises_again(
     tmp_path: Path,
 ) -> None:
