@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 Int16Array = npt.NDArray[np.int16]
 Respond = Callable[[str], AsyncIterator[str]]
 FRAME_MS = 20
+ECHO_RECHECK_EVERY = 5  # frames: how often a segment taken for echo is judged again
+ECHO_RECHECK_UNTIL = 60  # frames after the segment began: by then the caller was heard out
 
 
 @dataclass
@@ -182,6 +184,7 @@ class SpeechLoop:
         self.barge_ins: list[int] = []
         self.continuations: list[int] = []  # frame index where a caller resumed an early-ended turn  # frame index of each barge-in decision
         self.echo_ignored = 0
+        self.echo_cleared = 0  # segments first taken for echo, then heard to be the caller
         self._tg: asyncio.TaskGroup | None = None
         self._done: asyncio.Future[LoopResult] | None = None
         self._turn: _Turn | None = None
@@ -217,6 +220,7 @@ class SpeechLoop:
         # the greeting's utterance and length in frames, once it plays: the conversation stores the
         # greeting as far as the caller heard it (issue 16 D9)
         self.greeting_utterance: tuple[Utterance, int] | None = None
+        self.greeting_started = asyncio.Event()  # set with greeting_utterance
         self._speech_after_agent = 0  # speech frames of the open segment heard after our audio ended
 
     # ---- public ---------------------------------------------------------------------------------
@@ -337,6 +341,8 @@ class SpeechLoop:
             ev = self.endpointer.end_now()
         self._settle_if_due()
         if ev is None:
+            if self._segment_echo and self.endpointer.in_segment:
+                self._recheck_echo()
             return
         if isinstance(ev, SpeechStarted):
             self._segment_during_speech = agent
@@ -445,14 +451,34 @@ class SpeechLoop:
         if not speaking and not self._segment_during_speech:
             return
         if self.engines.settings.echo_guard:
-            n = min(len(self._in_levels), self.endpointer.frame_index - ev.start_frame + 1)
-            inbound = list(self._in_levels)[-n:]
-            if is_probable_echo(inbound, list(self._out_levels)):
+            if self._echo_judged(ev.start_frame):
                 self._segment_echo = True
                 self.echo_ignored += 1
                 return
         if speaking:
             self._barge_in(ev.frame)
+
+    def _echo_judged(self, start_frame: int) -> bool:
+        n = min(len(self._in_levels), self.endpointer.frame_index - start_frame + 1)
+        return is_probable_echo(list(self._in_levels)[-n:], list(self._out_levels))
+
+    def _recheck_echo(self) -> None:
+        """Take another look at a segment judged to be echo, on more of it.
+
+        Ten frames are a small sample: a caller starting to talk over a prompt follows its envelope
+        that long by chance often enough (17 of ~350 onsets of flite callers over a flite prompt,
+        against 0 true echoes lost on re-check), and the whole request was then dropped. Echo keeps
+        following our audio; a caller soon stops, so every 5 frames, for up to 60, the judgement is
+        made again on everything heard since the segment began."""
+        elapsed = self.endpointer.frame_index - self._segment_start_idx
+        if elapsed % ECHO_RECHECK_EVERY or elapsed > ECHO_RECHECK_UNTIL:
+            return
+        if self._echo_judged(self._segment_start_idx):
+            return
+        self._segment_echo = False
+        self.echo_cleared += 1
+        if self._agent_speaking():
+            self._barge_in(self.endpointer.frame_index)
 
     def _barge_in(self, frame: int) -> None:
         """Stop our audio now: flush is synchronous, so no agent frame leaves after this tick."""
@@ -750,6 +776,7 @@ class SpeechLoop:
         self._prompts.append((utt, _levels(pcm)))
         self._last_agent_text = text
         self.greeting_utterance = (utt, -(-len(pcm) // FRAME_SAMPLES))
+        self.greeting_started.set()
         await utt.wait()
 
     async def _fail(self, exc: BaseException, stage: str) -> None:
