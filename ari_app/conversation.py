@@ -525,8 +525,10 @@ class CallConversation:
         interrupted flag when barge-in (or a hang-up) cut it (issue 16 D9, issue 11)."""
         played: tuple[Any, int] | None = None
         try:
-            while (played := loop.greeting_utterance) is None:  # noqa: ASYNC110 - set by the loop
-                await asyncio.sleep(0.02)
+            # event-driven: a poll on the wall clock let a frame-paced call run past the greeting
+            # before it was stored, so the reply was stored first (a loaded-suite flake, issue 15)
+            await loop.greeting_started.wait()
+            played = loop.greeting_utterance
             await played[0].wait()
         finally:
             heard, cut = text, False
