@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from models.db import DEFAULT_POOL_SIZE
+
 ENV_PREFIX = "HOTEL_OPERATOR_"
 CONFIG_ENV = "HOTEL_OPERATOR_CONFIG"
 TEMPLATES_ENV = "HOTEL_OPERATOR_CONF_TEMPLATES"
@@ -332,6 +334,15 @@ class DatabaseSettings(Section):
     echo: bool = False
     auto_migrate: bool = Field(
         default=True, description="Run the schema migrations at start (turn off where a DBA migrates)."
+    )
+    pool_size: int = Field(
+        default=DEFAULT_POOL_SIZE,
+        ge=2,
+        le=500,
+        description=(
+            "Database connections the service keeps open (and up to half as many more in a burst). "
+            "With several instances on one PostgreSQL keep the sum under its max_connections (100 by default)."
+        ),
     )
 
     @field_validator("url")

@@ -28,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ari_app.service import freeze_startup_heap
 from models import Base
 from models.calls import ConversationTurn
 from models.db import make_engine, session_factory, warm_pool
@@ -116,7 +117,9 @@ async def _bench(name: str, url: str, calls: int, turns: int) -> None:
     try:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        await warm_pool(engine)  # as the service does at start
+        # as the service does at start
+        await CallStore(session_factory(engine)).warm_statements(await warm_pool(engine))
+        freeze_startup_heap()
         base, _, _, _ = await _run(engine, 1, turns, seed=1)
         lat, lost, dup, state_ms = await _run(engine, calls, turns, seed=2)
         b50, b95, bmax = _fig(base)

@@ -13,6 +13,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+DEFAULT_POOL_SIZE = 32  # see make_engine
+
 
 class DatabaseError(Exception):
     """The database can't be used as configured; the message is one line for a console."""
@@ -28,12 +30,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(
-    url: str, *, echo: bool = False, pool_size: int = 20, connect_args: dict[str, Any] | None = None
+    url: str, *, echo: bool = False, pool_size: int = DEFAULT_POOL_SIZE, connect_args: dict[str, Any] | None = None
 ) -> AsyncEngine:
     """The engine for ``url``. On PostgreSQL the pool keeps ``pool_size`` connections open: ten
-    conversational calls write a caller turn, its reply, a key press and the dialog state at once,
-    and a burst beyond the pool used to open (and on return close) overflow connections, each one
-    a TCP connect, authentication and type set-up on the path of a turn (up to 200 ms, issue 16).
+    conversational calls write a caller turn, its reply, a key press and the dialog state at once
+    (up to ~32 writes), and a burst beyond the pool opens (and on return closes) overflow
+    connections, each one a TCP connect, authentication, type set-up and statement preparation on
+    the path of a turn (100-200 ms: every PostgreSQL miss of bench/turn_store.py with a pool of 20
+    was in the first exchange, none with 32; issue 16).
     A SQLite file gets the same pool (its writers queue on one lock in :mod:`models.store`)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}

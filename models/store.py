@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
@@ -124,7 +125,7 @@ class CallStore:
         (autocommit would cost aiosqlite more thread hand-overs, not fewer).
         """
         bind = self.sessions.kw.get("bind")
-        if isinstance(bind, AsyncEngine) and bind.dialect.name == "postgresql":
+        if isinstance(bind, AsyncEngine) and self._is_postgresql():
             if self._autocommit is None:
                 self._autocommit = bind.execution_options(isolation_level="AUTOCOMMIT")
             async with self._autocommit.connect() as conn:
@@ -310,18 +311,7 @@ class CallStore:
     ) -> None:
         # everything that needs no database is done before the write: on SQLite the transaction
         # holds the process's one write lock, so it should hold nothing but statements
-        row = {
-            "call_id": call_id,
-            "turn_number": number,
-            "role": role,
-            "content": mask_card_numbers(content),
-            "latency_ms": latency_ms,
-            "timings": timings or {},
-            "interrupted": interrupted,
-            "input_mode": input_mode,
-            "audio_path": audio_path,
-            "created_at": utcnow(),
-        }
+        row = _turn_row(call_id, number, role, mask_card_numbers(content), latency_ms, timings, interrupted, input_mode, audio_path)
         if role != "caller":
             await self._execute_alone(insert(ConversationTurn).values(**row))
             return
@@ -487,18 +477,67 @@ class CallStore:
     async def save_dialog_state(self, call_id: int, seq: int, brain: str, snapshot: str) -> None:
         """Keep the brain's state of a live call (its text, as the brain encoded it); a write
         whose ``seq`` is not newer than the stored one is dropped, so writes may finish out of order."""
+        await self._execute_alone(self._dialog_state_upsert(call_id, seq, brain, snapshot))
+
+    def _dialog_state_upsert(self, call_id: int, seq: int, brain: str, snapshot: str) -> Any:
         values = {"call_id": call_id, "seq": seq, "brain": brain, "snapshot": snapshot, "updated_at": utcnow()}
-        bind = self.sessions.kw.get("bind")
-        upsert = pg_insert if isinstance(bind, AsyncEngine) and bind.dialect.name == "postgresql" else sqlite_insert
+        upsert = pg_insert if self._is_postgresql() else sqlite_insert
         stmt = upsert(CallDialogState).values(**values)
         table = CallDialogState.__table__
-        await self._execute_alone(
-            stmt.on_conflict_do_update(
-                index_elements=[table.c.call_id],
-                set_={k: stmt.excluded[k] for k in ("seq", "brain", "snapshot", "updated_at")},
-                where=table.c.seq < stmt.excluded.seq,
-            )
+        return stmt.on_conflict_do_update(
+            index_elements=[table.c.call_id],
+            set_={k: stmt.excluded[k] for k in ("seq", "brain", "snapshot", "updated_at")},
+            where=table.c.seq < stmt.excluded.seq,
         )
+
+    def _is_postgresql(self) -> bool:
+        bind = self.sessions.kw.get("bind")
+        return isinstance(bind, AsyncEngine) and bind.dialect.name == "postgresql"
+
+    async def warm_statements(self, connections: int, timeout_s: float = 10.0) -> int:
+        """Run a live call's writes once on each of ``connections`` pooled PostgreSQL connections,
+        at start-up, in transactions that are rolled back (nothing is stored; a few ids are used).
+
+        asyncpg prepares a statement on a connection the first time it runs there, and ten calls
+        arriving together each paid that on their first exchange (the turn insert, the sentiment
+        insert and update, the dialog-state upsert): 10 of the 12 turns over 100 ms in a run of
+        bench/turn_store.py were in it (issue 16). All the transactions are held open together, so
+        each runs on a connection of its own. Returns the connections warmed (0 on SQLite, where
+        there is nothing to prepare ahead, or when warming fails: it is only an optimisation)."""
+        if connections < 1 or not self._is_postgresql():
+            return 0
+        ready = 0
+        all_held = asyncio.Event()
+
+        async def one() -> bool:
+            nonlocal ready
+            async with self.sessions() as db:
+                try:
+                    await db.begin()
+                    call = VoiceCall(session_id=f"warm-{uuid.uuid4().hex}", channel_id="", status=CallStatus.ACTIVE)
+                    db.add(call)
+                    await db.flush()
+                    await db.execute(insert(ConversationTurn).values(**_turn_row(call.id, 1, "caller", "warm-up")))
+                    await self._note_sentiment(db, call.id, 1, 0.0)
+                    await db.execute(self._dialog_state_upsert(call.id, 1, "warm-up", "{}"))
+                    return True
+                finally:
+                    ready += 1
+                    if ready >= connections:
+                        all_held.set()
+                    await all_held.wait()  # the others still hold theirs: this one stays distinct
+                    await db.rollback()
+
+        try:
+            async with asyncio.timeout(timeout_s):
+                results = await asyncio.gather(*(one() for _ in range(connections)), return_exceptions=True)
+        except TimeoutError:
+            log.warning("database: warming the write statements took over %.0f s; skipped", timeout_s)
+            return 0
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            log.warning("database: could not warm the write statements: %r", failed[0])
+        return sum(1 for r in results if r is True)
 
     async def load_dialog_state(self, call_id: int) -> DialogRecord | None:
         """The last dialog state stored for the call, or None (never stored: a fresh dialog)."""
@@ -507,6 +546,33 @@ class CallStore:
             if row is None:
                 return None
             return DialogRecord(row.seq, row.brain, row.snapshot)
+
+
+def _turn_row(
+    call_id: int,
+    number: int,
+    role: str,
+    content: str,
+    latency_ms: int | None = None,
+    timings: dict[str, Any] | None = None,
+    interrupted: bool = False,
+    input_mode: str = "speech",
+    audio_path: str | None = None,
+) -> dict[str, Any]:
+    """A turn's columns, always the same set: the INSERT's text is then the same for every turn, so
+    the statement :meth:`CallStore.warm_statements` prepared is the one each turn uses."""
+    return {
+        "call_id": call_id,
+        "turn_number": number,
+        "role": role,
+        "content": content,
+        "latency_ms": latency_ms,
+        "timings": timings or {},
+        "interrupted": interrupted,
+        "input_mode": input_mode,
+        "audio_path": audio_path,
+        "created_at": utcnow(),
+    }
 
 
 def _sentiment_of(text: str) -> float:
