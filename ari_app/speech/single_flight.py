@@ -26,9 +26,6 @@ class SingleFlight(Generic[K, V]):
     def __init__(self) -> None:
         self._inflight: dict[K, asyncio.Future[V]] = {}
 
-    def pending(self, key: K) -> bool:
-        return key in self._inflight
-
     async def run(self, key: K, produce: Callable[[], Awaitable[V]]) -> tuple[V, bool]:
         """``produce()``'s value and whether it came from a rendering another caller started.
 
