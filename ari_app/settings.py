@@ -28,8 +28,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from models.db import DEFAULT_POOL_SIZE
-
+# connections kept open per instance: why 32 is in models.db.make_engine; defined here, where it is
+# configured, so that reading the settings does not import the database layer
+DEFAULT_POOL_SIZE = 32
 ENV_PREFIX = "HOTEL_OPERATOR_"
 CONFIG_ENV = "HOTEL_OPERATOR_CONFIG"
 TEMPLATES_ENV = "HOTEL_OPERATOR_CONF_TEMPLATES"

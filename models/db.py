@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-DEFAULT_POOL_SIZE = 32  # see make_engine
+from ari_app.settings import DEFAULT_POOL_SIZE
 
 
 class DatabaseError(Exception):
@@ -36,8 +36,8 @@ def make_engine(
     conversational calls write a caller turn, its reply, a key press and the dialog state at once
     (up to ~32 writes), and a burst beyond the pool opens (and on return closes) overflow
     connections, each one a TCP connect, authentication, type set-up and statement preparation on
-    the path of a turn (100-200 ms: every PostgreSQL miss of bench/turn_store.py with a pool of 20
-    was in the first exchange, none with 32; issue 16).
+    the path of a turn (100-200 ms: with a pool of 20 the first exchange of bench/turn_store.py
+    had most of its PostgreSQL misses; with 32 or 40 it had none; issue 16).
     A SQLite file gets the same pool (its writers queue on one lock in :mod:`models.store`)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
