@@ -506,11 +506,9 @@ class CallStore:
         there is nothing to prepare ahead, or when warming fails: it is only an optimisation)."""
         if connections < 1 or not self._is_postgresql():
             return 0
-        ready = 0
-        all_held = asyncio.Event()
+        all_held = asyncio.Barrier(connections)
 
         async def one() -> bool:
-            nonlocal ready
             async with self.sessions() as db:
                 try:
                     await db.begin()
@@ -522,9 +520,6 @@ class CallStore:
                     await db.execute(self._dialog_state_upsert(call.id, 1, "warm-up", "{}"))
                     return True
                 finally:
-                    ready += 1
-                    if ready >= connections:
-                        all_held.set()
                     await all_held.wait()  # the others still hold theirs: this one stays distinct
                     await db.rollback()
 
