@@ -466,8 +466,9 @@ class SpeechLoop:
         """Take another look at a segment judged to be echo, on more of it.
 
         Ten frames are a small sample: a caller starting to talk over a prompt follows its envelope
-        that long by chance often enough (17 of ~350 onsets of flite callers over a flite prompt,
-        against 0 true echoes lost on re-check), and the whole request was then dropped. Echo keeps
+        that long by chance often enough (16 of 50 start points of a flite caller over a flite prompt,
+        tests/speech/test_echo_over_prompt.py; in a level-only simulation 0 true echoes were lost on
+        re-check), and the whole request was then dropped. Echo keeps
         following our audio; a caller soon stops, so every 5 frames, for up to 60, the judgement is
         made again on everything heard since the segment began."""
         elapsed = self.endpointer.frame_index - self._segment_start_idx

@@ -186,7 +186,7 @@ async def test_given_the_caller_talks_over_the_greeting_then_it_is_stored_as_pla
     await drv.until(lambda: len(media.voiced_ticks()) >= 15)  # 1.5 of the greeting's 7 words
     await drv.feed(voice(1.2))  # "hello? I'd like a room" over it: barge-in
     # stored as soon as it was cut, in frames, not after a poll on the wall clock: the frames run
-    # faster than real time here, and the reply once got stored before the greeting (issue 15)
+    # faster than real time here, so a poll could let the reply be stored first (issue 15)
     assert [t["number"] for t in store.rec.turns if t["role"] == "agent"] == [1]
     await drv.until(lambda: any(t["role"] == "agent" for t in store.rec.turns), max_ticks=500)
     await media.inbound.put(None)
