@@ -220,7 +220,8 @@ async def build_service(
     metrics = Metrics()
     store.on_closed = metrics.call_ended
     menus = await asyncio.to_thread(MenuStore.from_settings, settings)
-    closers: list[Callable[[], Any]] = [engine.dispose]
+    # run in reverse: the turns still being written are committed before the engine closes
+    closers: list[Callable[[], Any]] = [engine.dispose, store.drain]
     if speech is None and load_speech:
         from ari_app.speech.engines import SpeechEngines
 

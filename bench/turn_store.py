@@ -11,7 +11,8 @@ dialog stores at the room offer), as the conversation does since issue 16 D11, s
 competition with the turns is measured too (its own latency is printed as ``state``).
 "Spoken" is the moment ``add_turn`` is called; "written" is when it returns (committed).
 Baseline in the same run: one call alone doing the same. Prints p50/p95/max, the ratio to the
-baseline, and the lost/duplicated counts read back from the database.
+baseline, the lost/duplicated counts read back from the database and the transactions the store's
+group commit wrote them in. ``--busy N`` runs N busy loops beside it (a loaded machine).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import argparse
 import asyncio
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -73,7 +76,7 @@ async def _one_call(
 
 async def _run(
     engine: AsyncEngine, calls: int, turns: int, seed: int
-) -> tuple[list[float], int, int, list[float]]:
+) -> tuple[list[float], int, int, list[float], int]:
     store = CallStore(session_factory(engine))
     latencies: list[float] = []
     state_ms: list[float] = []
@@ -94,7 +97,7 @@ async def _run(
             stored = sum(n for _, n in rows)
             duplicated += sum(n - 1 for _, n in rows if n > 1)
             lost += max(0, expected - stored)
-    return latencies, lost, duplicated, state_ms
+    return latencies, lost, duplicated, state_ms, store.writes.batches
 
 
 def _fig(values: list[float]) -> tuple[float, float, float]:
@@ -120,8 +123,8 @@ async def _bench(name: str, url: str, calls: int, turns: int) -> None:
         # as the service does at start
         await CallStore(session_factory(engine)).warm_statements(await warm_pool(engine))
         freeze_startup_heap()
-        base, _, _, _ = await _run(engine, 1, turns, seed=1)
-        lat, lost, dup, state_ms = await _run(engine, calls, turns, seed=2)
+        base, _, _, _, _ = await _run(engine, 1, turns, seed=1)
+        lat, lost, dup, state_ms, batches = await _run(engine, calls, turns, seed=2)
         b50, b95, bmax = _fig(base)
         p50, p95, pmax = _fig(lat)
         within = sum(1 for v in lat if v <= 100) / len(lat) * 100
@@ -133,6 +136,7 @@ async def _bench(name: str, url: str, calls: int, turns: int) -> None:
         )
         s50, s95, smax = _fig(state_ms)
         print(f"{name}: {calls} calls, state p50 {s50:6.1f}  p95 {s95:6.1f}  max {smax:6.1f} ms  ({len(state_ms)} writes)")
+        print(f"{name}: {len(lat) + len(state_ms)} writes in {batches} transactions")
     finally:
         if schema:
             async with engine.begin() as conn:
@@ -147,7 +151,18 @@ def main() -> None:
     parser.add_argument(
         "--pg", default="", help="PostgreSQL URL (postgresql+asyncpg://…); empty: SQLite only"
     )
+    parser.add_argument("--busy", type=int, default=0, help="busy-loop processes to run beside the bench")
     args = parser.parse_args()
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        _bench_all(args)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def _bench_all(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(_bench("sqlite", f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", args.calls, args.turns))
     if args.pg:
