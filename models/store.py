@@ -571,7 +571,6 @@ class _StateWrite:
 _Write = _TurnWrite | _StateWrite
 
 
-
 def _table(model: type[Base]) -> Table:
     return Base.metadata.tables[str(model.__tablename__)]
 
