@@ -52,7 +52,10 @@ async def test_given_trunk_and_contact_events_when_received_then_health_shows_re
 ) -> None:
     fake_ami.answers["Login"] = [ami_record.segments[0][1]]
     async with running(make_monitor(fake_ami.port)) as mon:
-        await wait_until(lambda: len(fake_ami.actions("PJSIPShowContacts")) == 1, "first sync")
+        # the events come after the whole first sync: a list answered after them is the newer
+        # picture and replaces them. PJSIPShowEndpoints is its last action, and the fake writes each
+        # answer as it records the action, so that answer is on the stream ahead of the events
+        await wait_until(lambda: len(fake_ami.actions("PJSIPShowEndpoints")) == 1, "first sync")
         await fake_ami.push(
             [
                 AmiMessage.of({"Event": "Registry", "ChannelType": "PJSIP", "Username": "hotel", "Domain": "sip:trunk.example.net", "Status": "Registered"}),
