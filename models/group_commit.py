@@ -35,15 +35,8 @@ MAX_BATCH = 128
 
 
 class GroupCommit(Generic[T]):
-    def __init__(
-        self,
-        write_batch: Callable[[list[T]], Awaitable[None]],
-        write_one: Callable[[T], Awaitable[None]],
-        *,
-        max_batch: int = MAX_BATCH,
-    ) -> None:
+    def __init__(self, write_batch: Callable[[list[T]], Awaitable[None]], *, max_batch: int = MAX_BATCH) -> None:
         self._write_batch = write_batch
-        self._write_one = write_one
         self._max_batch = max_batch
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._flush: asyncio.Task[None] | None = None
@@ -94,7 +87,7 @@ class GroupCommit(Generic[T]):
             for item, future in batch:
                 self.batches += 1
                 try:
-                    await self._write_one(item)
+                    await self._write_batch([item])
                 except Exception as one_exc:
                     _settle(future, one_exc)
                 else:

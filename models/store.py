@@ -123,7 +123,7 @@ class CallStore:
         self._autocommit: AsyncEngine | None = None
         self._upsert: Any = None
         # turns and dialog states of every call, written together while one transaction runs
-        self.writes: GroupCommit[_Write] = GroupCommit(self._write_batch, lambda w: self._write_batch([w]))
+        self.writes: GroupCommit[_Write] = GroupCommit(self._write_batch)
 
     async def _write_batch(self, writes: list[_Write]) -> None:
         """One transaction for turns and dialog states handed in together (:mod:`models.group_commit`).

@@ -30,13 +30,10 @@ class _Recorder:
             raise ValueError(f"refused {sorted(self.bad & set(items))}")
         self.written.extend(items)
 
-    async def one(self, item: str) -> None:
-        await self.batch([item])
-
 
 async def test_given_writes_handed_in_together_then_they_share_one_transaction_and_later_ones_the_next() -> None:
     db = _Recorder(delay=0.01)
-    commit: GroupCommit[str] = GroupCommit(db.batch, db.one)
+    commit: GroupCommit[str] = GroupCommit(db.batch)
     first = [asyncio.create_task(commit.submit(f"a{k}")) for k in range(10)]
     await asyncio.sleep(0.005)  # the first transaction is in flight
     second = [asyncio.create_task(commit.submit(f"b{k}")) for k in range(5)]
@@ -47,7 +44,7 @@ async def test_given_writes_handed_in_together_then_they_share_one_transaction_a
 
 async def test_given_a_batch_with_one_bad_write_then_only_that_one_fails_and_the_others_are_written() -> None:
     db = _Recorder(bad=frozenset({"bad"}))
-    commit: GroupCommit[str] = GroupCommit(db.batch, db.one)
+    commit: GroupCommit[str] = GroupCommit(db.batch)
     results = await asyncio.gather(*(commit.submit(x) for x in ("ok1", "bad", "ok2")), return_exceptions=True)
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], ValueError)
@@ -57,7 +54,7 @@ async def test_given_a_batch_with_one_bad_write_then_only_that_one_fails_and_the
 
 async def test_given_a_writer_that_stops_waiting_then_its_write_is_still_made() -> None:
     db = _Recorder(delay=0.01)
-    commit: GroupCommit[str] = GroupCommit(db.batch, db.one)
+    commit: GroupCommit[str] = GroupCommit(db.batch)
     task = asyncio.create_task(commit.submit("hung up"))
     await asyncio.sleep(0)
     task.cancel()
@@ -69,7 +66,7 @@ async def test_given_a_writer_that_stops_waiting_then_its_write_is_still_made() 
 
 async def test_given_a_flood_then_it_is_written_in_slices_of_the_bound() -> None:
     db = _Recorder()
-    commit: GroupCommit[str] = GroupCommit(db.batch, db.one, max_batch=4)
+    commit: GroupCommit[str] = GroupCommit(db.batch, max_batch=4)
     await asyncio.gather(*(commit.submit(str(k)) for k in range(10)))
     assert [len(b) for b in db.batches] == [4, 4, 2]
     assert db.written == [str(k) for k in range(10)]
@@ -77,7 +74,7 @@ async def test_given_a_flood_then_it_is_written_in_slices_of_the_bound() -> None
 
 async def test_given_the_flush_is_cancelled_then_every_waiting_writer_is_told() -> None:
     db = _Recorder(delay=1.0)
-    commit: GroupCommit[str] = GroupCommit(db.batch, db.one)
+    commit: GroupCommit[str] = GroupCommit(db.batch)
     writers = [asyncio.create_task(commit.submit(str(k))) for k in range(3)]
     await asyncio.sleep(0.01)
     flush = commit._flush
