@@ -96,6 +96,7 @@ def test_given_files_when_encrypt_then_decrypt_file_then_identical(tmp_path: Pat
         ("not base64 at all!!", "not URL-safe base64"),
         (generate_key()[:-8], "bytes, not 32"),
     ],
+    ids=["short", "not-base64", "truncated-random"],  # a random key must not name the test (xdist)
 )
 def test_given_bad_key_when_parsed_then_one_line_error_without_the_key(key: str, says: str) -> None:
     with pytest.raises(RecordingKeyError) as err:
